@@ -1,0 +1,79 @@
+"""Reading history for a summary: a thread, a time window of a channel, or from one message on.
+
+Every reader follows discord.py's pagination (100 messages a request) and stops at the cap
+(``RECAP_MAX_MESSAGES``) or at the start of the window, so it never reads more than it needs.
+Results are oldest first, the order the dialogue formatter expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import discord
+
+from bot.discord_app.errors import MissingChannelPermissions
+
+# Permission attribute -> the name Discord's UI shows, for replies a person can act on.
+READ_PERMISSIONS: dict[str, str] = {"view_channel": "View Channel", "read_message_history": "Read Message History"}
+SUMMARIZABLE = (discord.TextChannel, discord.Thread, discord.VoiceChannel, discord.StageChannel)
+
+
+@dataclass
+class Collected:
+    messages: list[discord.Message]
+    scope: str  # for the reply header, e.g. "this thread" or "the last 2 h"
+    capped: bool = False
+
+
+def check_read_access(interaction: discord.Interaction) -> None:
+    """Fail early, naming what is missing, when the bot may not read this channel."""
+    permissions = interaction.app_permissions
+    missing = [label for flag, label in READ_PERMISSIONS.items() if not getattr(permissions, flag)]
+    if missing:
+        raise MissingChannelPermissions(missing)
+
+
+def _hours_label(hours: float) -> str:
+    return f"{hours:g} h"
+
+
+async def _gather(history: AsyncIterator[discord.Message], cap: int) -> tuple[list[discord.Message], bool]:
+    try:
+        messages = [message async for message in history]
+    except discord.Forbidden as exc:
+        # 50001 Missing Access: the channel is hidden from the bot; otherwise history is not readable.
+        missing = ["View Channel"] if exc.code == 50001 else ["Read Message History"]
+        raise MissingChannelPermissions(missing) from None
+    return messages, len(messages) >= cap
+
+
+async def collect_thread(thread: discord.Thread, cap: int) -> Collected:
+    """The whole thread (or forum post), newest ``cap`` messages if it is longer."""
+    messages, capped = await _gather(thread.history(limit=cap), cap)
+    messages.reverse()
+    return Collected(messages, "this thread", capped)
+
+
+async def collect_window(
+    channel: discord.abc.Messageable, cap: int, hours: float | None, count: int | None, default_hours: float
+) -> Collected:
+    """The last ``hours`` (default window unless only a count is given), at most ``count`` messages."""
+    limit = min(count, cap) if count else cap
+    window = hours if hours is not None else (None if count else default_hours)
+    after = datetime.now(UTC) - timedelta(hours=window) if window is not None else None
+    # Newest first with `after`: discord.py stops paging at the first page that crosses the window's start.
+    messages, capped = await _gather(channel.history(limit=limit, after=after, oldest_first=False), limit)
+    messages.reverse()
+    if count and window is None:
+        scope = f"the last {len(messages)} messages"
+    else:
+        scope = f"the last {_hours_label(window or default_hours)}"
+    return Collected(messages, scope, capped and limit == cap)
+
+
+async def collect_from(channel: discord.abc.Messageable, start: discord.Message, cap: int) -> Collected:
+    """From the chosen message (included) to now, the first ``cap`` messages."""
+    later, capped = await _gather(channel.history(limit=cap - 1, after=start, oldest_first=True), cap - 1)
+    return Collected([start, *later], "from the chosen message", capped)

@@ -1,0 +1,128 @@
+"""`/summarize` and the "Summarize from here" message command.
+
+Each request: dedupe on the interaction id, defer within Discord's 3 s (ephemeral unless public),
+rate-limit, check read access, collect, convert, enqueue. The worker answers through the
+interaction's follow-up webhook (bot.discord_app.deliver), so this side never posts the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.dialogue import format_dialogue
+from bot.discord_app.collect import Collected, check_read_access, collect_from, collect_thread, collect_window
+from bot.discord_app.convert import guild_names, is_unreadable, to_dialogue_message
+from bot.discord_app.errors import CONTENT_INTENT_NOTE, MessageContentUnavailable, RateLimited, UserFacingError
+from bot.queue import SummaryJob, enqueue_summary
+from bot.ratelimit import check_rate_limit, claim_once, release_claim
+
+if TYPE_CHECKING:
+    from bot.discord_app.bot import RecapBot
+
+log = logging.getLogger("recap.discord.summarize")
+Collector = Callable[[], Awaitable[Collected]]
+
+
+class SummarizeCog(commands.Cog):
+    def __init__(self, bot: RecapBot) -> None:
+        self.bot = bot
+        self.from_here = app_commands.ContextMenu(
+            name="Summarize from here", callback=self.summarize_from_here,
+            allowed_contexts=app_commands.AppCommandContext(guild=True),
+        )
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.from_here)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.from_here.name, type=self.from_here.type)
+
+    @app_commands.command(name="summarize", description="Summarize this thread, or the recent messages here.")
+    @app_commands.describe(
+        messages="Summarize only the last N messages",
+        hours="Summarize the last N hours (default: 24 in channels; threads are read whole)",
+        public="Post the summary for everyone (default: only you see it)",
+    )
+    @app_commands.guild_only()
+    async def summarize(
+        self, interaction: discord.Interaction, messages: app_commands.Range[int, 1, 20000] | None = None,
+        hours: app_commands.Range[float, 0.05, 720.0] | None = None, public: bool = False,
+    ) -> None:
+        settings, channel = self.bot.settings, interaction.channel
+        cap = settings.max_messages
+
+        async def collect() -> Collected:
+            if isinstance(channel, discord.Thread) and messages is None and hours is None:
+                return await collect_thread(channel, cap)
+            if not isinstance(channel, discord.abc.Messageable):
+                raise UserFacingError("I can only summarize text channels, threads and forum posts.")
+            return await collect_window(channel, cap, hours, messages, settings.default_window_hours)
+
+        await self.handle(interaction, public, collect)
+
+    async def summarize_from_here(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        channel = interaction.channel
+
+        async def collect() -> Collected:
+            if not isinstance(channel, discord.abc.Messageable):
+                raise UserFacingError("I can only summarize text channels, threads and forum posts.")
+            return await collect_from(channel, message, self.bot.settings.max_messages)
+
+        await self.handle(interaction, False, collect)
+
+    async def handle(self, interaction: discord.Interaction, public: bool, collect: Collector) -> None:
+        redis = self.bot.redis
+        key = f"discord:interaction:{interaction.id}"
+        # A duplicate delivery of the same interaction: the first one answers, this one stays silent.
+        if not await asyncio.to_thread(claim_once, redis, key, 3600):
+            log.info("interaction %s already handled", interaction.id)
+            return
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        try:
+            await self._rate_limit(interaction)
+            check_read_access(interaction)
+            job = await self._build_job(interaction, public, await collect())
+            enqueued = await asyncio.to_thread(enqueue_summary, job, self.bot.settings, redis)
+        except BaseException:
+            await asyncio.to_thread(release_claim, redis, key)
+            raise
+        log.info("interaction %s -> job %s (%d messages, created=%s)", interaction.id, enqueued.job_id,
+                 job.message_count, enqueued.created)
+
+    async def _rate_limit(self, interaction: discord.Interaction) -> None:
+        decision = await asyncio.to_thread(
+            check_rate_limit, self.bot.redis, f"discord:{interaction.user.id}", self.bot.settings
+        )
+        if not decision.allowed:
+            raise RateLimited(decision.message())
+
+    async def _build_job(self, interaction: discord.Interaction, public: bool, collected: Collected) -> SummaryJob:
+        people = [m for m in collected.messages if not (m.author.bot or m.is_system())]
+        unreadable = sum(1 for m in people if is_unreadable(m))
+        if people and unreadable == len(people):
+            raise MessageContentUnavailable()
+        note = CONTENT_INTENT_NOTE if unreadable or not self.bot.intents.message_content else ""
+        names = await guild_names(interaction.guild, collected.messages)
+        dialogue = format_dialogue([to_dialogue_message(m, names) for m in collected.messages])
+        channel = interaction.channel
+        thread = channel if isinstance(channel, discord.Thread) else None
+        return SummaryJob(
+            request_id=f"discord:{interaction.id}", platform="discord", dialogue=dialogue.text,
+            speakers=dialogue.speakers, workspace=str(interaction.guild_id or ""),
+            channel=str(thread.parent_id if thread else interaction.channel_id),
+            thread=str(thread.id) if thread else None, requester=str(interaction.user.id),
+            message_count=dialogue.message_count, public=public,
+            destination={
+                "application_id": str(interaction.application_id), "token": interaction.token,
+                "channel_id": str(interaction.channel_id), "user_id": str(interaction.user.id),
+                "created_at": interaction.created_at.timestamp(), "public": public,
+                "scope": collected.scope, "capped": collected.capped, "note": note,
+            },
+        )

@@ -1,0 +1,1 @@
+"""The local playground: a web page for people without a chat workspace."""

@@ -1,0 +1,141 @@
+"""The one place the bot side talks to RQ.
+
+Jobs are enqueued by dotted path with RQ's JSON serializer, so the bot never imports torch and
+no pickle ever reaches Redis. A job's id is derived from the platform request, so a retried or
+double-clicked request gives one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Callback, Queue, Retry
+from rq.exceptions import DuplicateJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+JOB_SCHEMA_VERSION = 1
+SUMMARIZE_JOB = "worker.jobs.summarize"
+FAILURE_CALLBACK = "worker.jobs.on_failure"
+
+
+class QueueUnavailableError(RuntimeError):
+    """Redis cannot be reached: the request was not queued."""
+
+
+class PayloadError(ValueError):
+    """A job payload does not follow the documented schema."""
+
+
+@dataclass
+class SummaryJob:
+    """Schema v1 of the JSON payload of a summary job (see docs/ARCHITECTURE.md).
+
+    ``dialogue`` is the exact model input; ``speakers`` maps ``#PersonN#`` to display names;
+    ``destination`` holds what the platform's deliverer needs (response_url, channel, thread...).
+    """
+
+    request_id: str
+    platform: str
+    dialogue: str
+    speakers: dict[str, str] = field(default_factory=dict)
+    workspace: str = ""
+    channel: str = ""
+    thread: str | None = None
+    requester: str = ""
+    message_count: int = 0
+    public: bool = False
+    destination: dict[str, Any] = field(default_factory=dict)
+    kind: str = "summary"
+    version: int = JOB_SCHEMA_VERSION
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> SummaryJob:
+        if not isinstance(payload, dict):
+            raise PayloadError(f"job payload must be a JSON object, got {type(payload).__name__}")
+        version = payload.get("version")
+        if version != JOB_SCHEMA_VERSION:
+            raise PayloadError(f"job payload version {version!r} is not supported (expected {JOB_SCHEMA_VERSION})")
+        known = {f.name for f in fields(cls)}
+        missing = {"request_id", "platform", "dialogue"} - payload.keys()
+        if missing:
+            raise PayloadError(f"job payload lacks {sorted(missing)}")
+        return cls(**{key: value for key, value in payload.items() if key in known})
+
+    @property
+    def job_id(self) -> str:
+        return job_id_for(self.request_id)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: str
+    created: bool
+
+
+def job_id_for(request_id: str) -> str:
+    return "recap-" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
+
+
+def redis_connection(settings: Any) -> Redis:
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=5.0)
+
+
+def summary_queue(settings: Any, connection: Redis | None = None) -> Queue:
+    return Queue(settings.queue_name, connection=connection or redis_connection(settings), serializer=JSONSerializer)
+
+
+def _retry(settings: Any) -> Retry | None:
+    if settings.job_retries < 1:
+        return None
+    return Retry(max=settings.job_retries, interval=list(getattr(settings, "retry_intervals_s", [0])))
+
+
+def enqueue_summary(job: SummaryJob, settings: Any, connection: Redis | None = None) -> Enqueued:
+    """Queue one summary. The same request twice gives one job: the second returns created=False."""
+    queue = summary_queue(settings, connection)
+    try:
+        queue.enqueue_call(
+            SUMMARIZE_JOB,
+            args=(job.to_payload(),),
+            job_id=job.job_id,
+            unique=True,
+            timeout=settings.job_timeout_s,
+            result_ttl=settings.result_ttl_s,
+            failure_ttl=settings.failure_ttl_s,
+            ttl=settings.job_timeout_s * 3,
+            retry=_retry(settings),
+            on_failure=Callback(FAILURE_CALLBACK),
+            description=f"{job.kind} {job.platform} {job.message_count} messages",
+        )
+    except DuplicateJobError:
+        return Enqueued(job.job_id, created=False)
+    except RedisError as exc:
+        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+    return Enqueued(job.job_id, created=True)
+
+
+def fetch_job(job_id: str, settings: Any, connection: Redis | None = None) -> Job | None:
+    from rq.exceptions import NoSuchJobError
+
+    try:
+        return Job.fetch(job_id, connection=connection or redis_connection(settings), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+    except RedisError as exc:
+        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+
+
+def ping(settings: Any, connection: Redis | None = None) -> None:
+    """Raise QueueUnavailableError unless Redis answers."""
+    try:
+        (connection or redis_connection(settings)).ping()
+    except RedisError as exc:
+        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc

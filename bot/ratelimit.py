@@ -1,0 +1,56 @@
+"""Per-user rate limits and one-time request claims, both backed by Redis so every bot process agrees."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from bot.queue import QueueUnavailableError
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after_s: int = 0
+
+    def message(self) -> str:
+        minutes = max(1, round(self.retry_after_s / 60))
+        return f"You have asked for many summaries recently. Please try again in about {minutes} min."
+
+
+def check_rate_limit(connection: Redis, user_key: str, settings: Any, now: float | None = None) -> RateDecision:
+    """Fixed-window counter: at most rate_limit_requests per rate_limit_window_s per user."""
+    window = settings.rate_limit_window_s
+    now = time.time() if now is None else now
+    bucket = int(now // window)
+    key = f"recap:rate:{user_key}:{bucket}"
+    try:
+        with connection.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window + 5)
+            count, _ = pipe.execute()
+    except RedisError as exc:
+        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+    if count <= settings.rate_limit_requests:
+        return RateDecision(True)
+    return RateDecision(False, retry_after_s=int((bucket + 1) * window - now) + 1)
+
+
+def claim_once(connection: Redis, key: str, ttl_s: int = 86400) -> bool:
+    """True the first time ``key`` is claimed within ``ttl_s``; False for repeats (retries, double clicks)."""
+    try:
+        return bool(connection.set(f"recap:claim:{key}", "1", nx=True, ex=ttl_s))
+    except RedisError as exc:
+        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+
+
+def release_claim(connection: Redis, key: str) -> None:
+    """Forget a claim whose work never happened, so a platform retry is processed after all."""
+    try:
+        connection.delete(f"recap:claim:{key}")
+    except RedisError:
+        pass

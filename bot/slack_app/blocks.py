@@ -1,0 +1,93 @@
+"""Slack message layout for summaries: escaped mrkdwn, sections within Slack's limits, vote buttons.
+
+Generated text is untrusted: it is defused (no @here/@channel words) and then escaped (&, <, >),
+so it can never form <!channel>, <!here>, <@U…> or a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.dialogue import defuse_mentions
+
+SECTION_LIMIT = 3000  # characters of text in one section block
+SECTIONS_PER_MESSAGE = 45  # Slack allows 50 blocks per message; leave room for header and buttons
+FALLBACK_LIMIT = 3000  # the notification text; the blocks carry the whole summary
+
+VOTE_UP = "recap_vote_up"
+VOTE_DOWN = "recap_vote_down"
+SHARE = "recap_share"
+
+
+def escape(text: str) -> str:
+    """Plain text -> Slack mrkdwn that renders as the same text and never pings or links."""
+    text = defuse_mentions(text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to split ``text`` (already escaped) so the first part fits in ``limit``."""
+    for separator in ("\n\n", "\n", ". ", " "):
+        index = text.rfind(separator, 0, limit)
+        if index > 0:
+            return index + len(separator)
+    cut = limit
+    amp = text.rfind("&", max(0, limit - 5), limit)  # do not split an entity like &amp;
+    return amp if amp > 0 else cut
+
+
+def split_sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = _cut_point(rest, limit)
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts or ["(empty summary)"]
+
+
+@dataclass(frozen=True)
+class SlackPost:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def _buttons(summary_id: int, private: bool) -> dict[str, Any]:
+    value = str(summary_id)
+    elements: list[dict[str, Any]] = [
+        {"type": "button", "action_id": VOTE_UP, "value": value, "text": {"type": "plain_text", "text": "👍"}},
+        {"type": "button", "action_id": VOTE_DOWN, "value": value, "text": {"type": "plain_text", "text": "👎"}},
+    ]
+    if private:
+        elements.append({"type": "button", "action_id": SHARE, "value": value, "style": "primary",
+                         "text": {"type": "plain_text", "text": "Share in channel"}})
+    return {"type": "actions", "block_id": f"recap_feedback_{value}", "elements": elements}
+
+
+def _header(message_count: int) -> str:
+    count = f" of {message_count} messages" if message_count else ""
+    return f"*Recap summary{count}*"
+
+
+def summary_posts(text: str, summary_id: int, message_count: int, private: bool) -> list[SlackPost]:
+    """One post in practice; very long summaries become several, buttons on the last one."""
+    escaped = escape(text)
+    sections = split_sections(escaped)
+    chunks = [sections[i : i + SECTIONS_PER_MESSAGE] for i in range(0, len(sections), SECTIONS_PER_MESSAGE)]
+    posts: list[SlackPost] = []
+    for number, chunk in enumerate(chunks):
+        blocks: list[dict[str, Any]] = []
+        if number == 0:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _header(message_count)}]})
+        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in chunk]
+        if number == len(chunks) - 1:
+            blocks.append(_buttons(summary_id, private))
+        fallback = "\n".join(chunk)
+        if len(fallback) > FALLBACK_LIMIT:
+            fallback = fallback[: _cut_point(fallback, FALLBACK_LIMIT - 1)].rstrip() + "…"
+        posts.append(SlackPost(text=fallback, blocks=blocks))
+    return posts
+

@@ -1,0 +1,9 @@
+"""Persistence: summaries, feedback, workspace settings (and digest schedules, in bot.store.digest)."""
+
+from bot.store.models import Base, Feedback, SharedDialogue, Summary, WorkspaceSetting
+from bot.store.store import SharedExample, Store, StoreError, hash_voter
+
+__all__ = [
+    "Base", "Feedback", "SharedDialogue", "SharedExample", "Store", "StoreError", "Summary",
+    "WorkspaceSetting", "hash_voter",
+]

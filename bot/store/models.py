@@ -1,0 +1,84 @@
+"""Tables. Dialogue text is stored only for workspaces that opted in to sharing it for training."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Summary(Base):
+    __tablename__ = "summaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="summary")  # summary | digest
+    platform: Mapped[str] = mapped_column(String(16), index=True)
+    workspace: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str] = mapped_column(String(64), default="")
+    thread: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    requester: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(255))
+    adapter: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    generation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    feedback: Mapped[list[Feedback]] = relationship(back_populates="summary", cascade="all, delete-orphan")
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("summary_id", "voter_hash", name="one_live_vote"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), index=True)
+    voter_hash: Mapped[str] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer)  # +1 or -1
+    source: Mapped[str] = mapped_column(String(32), default="button")  # button | reaction | playground
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    summary: Mapped[Summary] = relationship(back_populates="feedback")
+
+
+class WorkspaceSetting(Base):
+    """Per-workspace switches. Sharing dialogue text for training is off unless an admin turns it on."""
+
+    __tablename__ = "workspace_settings"
+    __table_args__ = (UniqueConstraint("platform", "workspace", name="one_setting_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str] = mapped_column(String(64))
+    share_dialogues: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SharedDialogue(Base):
+    """Dialogue text kept for training, only for opted-in workspaces and only until expires_at."""
+
+    __tablename__ = "shared_dialogues"
+
+    summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True)
+    dialogue: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,0 +1,224 @@
+"""The store: summaries, feedback and workspace settings, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.models import Base, Feedback, SharedDialogue, Summary, WorkspaceSetting, utcnow
+
+
+class StoreError(RuntimeError):
+    """The database cannot be reached or used; the message says which URL setting to check."""
+
+
+@dataclass(frozen=True)
+class SharedExample:
+    summary_id: int
+    platform: str
+    workspace: str
+    dialogue: str
+    summary: str
+    rating: int
+
+
+def hash_voter(voter: str, salt: str = "recap") -> str:
+    return hashlib.sha256(f"{salt}:{voter}".encode()).hexdigest()[:40]
+
+
+class Store:
+    def __init__(self, url: str, *, retention_days: int = 30, voter_salt: str = "recap") -> None:
+        self.url = url
+        self.retention_days = retention_days
+        self.voter_salt = voter_salt
+        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        self.engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            Base.metadata.create_all(self.engine)
+        except Exception as exc:  # noqa: BLE001 - any driver error means the same to the user
+            raise StoreError(f"Cannot open the store at RECAP_STORE_URL ({_safe_url(url)}): {exc}") from exc
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Store:
+        return cls(
+            settings.store_url,
+            retention_days=settings.retention_days,
+            voter_salt=settings.voter_salt.get_secret_value(),
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # Summaries
+
+    def record_summary(self, **fields: Any) -> int:
+        """Insert a summary row; the same request_id twice returns the existing row's id."""
+        existing = self.get_summary_by_request(fields["request_id"])
+        if existing is not None:
+            return existing.id
+        try:
+            with self.session() as session:
+                row = Summary(**fields)
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            again = self.get_summary_by_request(fields["request_id"])
+            if again is None:
+                raise
+            return again.id
+
+    def get_summary(self, summary_id: int) -> Summary | None:
+        with self.session() as session:
+            return session.get(Summary, summary_id)
+
+    def get_summary_by_request(self, request_id: str) -> Summary | None:
+        with self.session() as session:
+            return session.scalar(select(Summary).where(Summary.request_id == request_id))
+
+    def mark_delivered(self, summary_id: int, message_ref: str | None) -> None:
+        with self.session() as session:
+            row = session.get(Summary, summary_id)
+            if row is not None:
+                row.delivered_at = utcnow()
+                row.message_ref = message_ref
+
+    def find_summary_by_message(self, platform: str, message_ref: str) -> Summary | None:
+        with self.session() as session:
+            query = select(Summary).where(Summary.platform == platform, Summary.message_ref == message_ref)
+            return session.scalar(query)
+
+    def recent_summaries(self, limit: int = 1000) -> list[Summary]:
+        with self.session() as session:
+            return list(session.scalars(select(Summary).order_by(Summary.created_at.desc()).limit(limit)))
+
+    # Feedback
+
+    def record_vote(self, summary_id: int, voter: str, rating: int | None, source: str = "button") -> None:
+        """One live vote per voter: a new vote replaces the old one, None withdraws it."""
+        if rating not in (1, -1, None):
+            raise ValueError(f"rating must be 1, -1 or None, got {rating!r}")
+        voter_hash = hash_voter(voter, self.voter_salt)
+        with self.session() as session:
+            current = session.scalar(
+                select(Feedback).where(Feedback.summary_id == summary_id, Feedback.voter_hash == voter_hash)
+            )
+            if rating is None:
+                if current is not None:
+                    session.delete(current)
+                return
+            if current is None:
+                session.add(Feedback(summary_id=summary_id, voter_hash=voter_hash, rating=rating, source=source))
+            else:
+                current.rating, current.source, current.updated_at = rating, source, utcnow()
+
+    def withdraw_vote(self, summary_id: int, voter: str, rating: int) -> None:
+        """Remove a vote only if it is still the given rating (a removed 👍 must not drop a later 👎)."""
+        voter_hash = hash_voter(voter, self.voter_salt)
+        with self.session() as session:
+            session.execute(
+                delete(Feedback).where(
+                    Feedback.summary_id == summary_id, Feedback.voter_hash == voter_hash, Feedback.rating == rating
+                )
+            )
+
+    def votes(self, summary_id: int) -> list[Feedback]:
+        with self.session() as session:
+            return list(session.scalars(select(Feedback).where(Feedback.summary_id == summary_id)))
+
+    def all_feedback(self) -> list[tuple[Feedback, Summary]]:
+        with self.session() as session:
+            rows = session.execute(select(Feedback, Summary).join(Summary, Feedback.summary_id == Summary.id))
+            return [(fb, summary) for fb, summary in rows]
+
+    # Sharing for training (opt-in)
+
+    def set_sharing(self, platform: str, workspace: str, enabled: bool) -> None:
+        with self.session() as session:
+            row = session.scalar(
+                select(WorkspaceSetting).where(
+                    WorkspaceSetting.platform == platform, WorkspaceSetting.workspace == workspace
+                )
+            )
+            if row is None:
+                session.add(WorkspaceSetting(platform=platform, workspace=workspace, share_dialogues=enabled))
+            else:
+                row.share_dialogues, row.updated_at = enabled, utcnow()
+
+    def sharing_enabled(self, platform: str, workspace: str) -> bool:
+        with self.session() as session:
+            value = session.scalar(
+                select(WorkspaceSetting.share_dialogues).where(
+                    WorkspaceSetting.platform == platform, WorkspaceSetting.workspace == workspace
+                )
+            )
+            return bool(value)
+
+    def keep_dialogue(self, summary_id: int, platform: str, workspace: str, dialogue: str) -> bool:
+        """Keep dialogue text for training, only where the workspace opted in. Returns whether it was kept."""
+        if not self.sharing_enabled(platform, workspace):
+            return False
+        expires = utcnow() + timedelta(days=self.retention_days)
+        with self.session() as session:
+            if session.get(SharedDialogue, summary_id) is None:
+                session.add(SharedDialogue(summary_id=summary_id, dialogue=dialogue, expires_at=expires))
+        return True
+
+    def shared_examples(self, rating: int = 1) -> list[SharedExample]:
+        """Dialogue and summary pairs rated ``rating`` in workspaces that still opt in."""
+        query = (
+            select(Summary, SharedDialogue, Feedback)
+            .join(SharedDialogue, SharedDialogue.summary_id == Summary.id)
+            .join(Feedback, Feedback.summary_id == Summary.id)
+            .join(
+                WorkspaceSetting,
+                (WorkspaceSetting.platform == Summary.platform) & (WorkspaceSetting.workspace == Summary.workspace),
+            )
+            .where(Feedback.rating == rating, WorkspaceSetting.share_dialogues.is_(True))
+            .where(SharedDialogue.expires_at > utcnow())
+        )
+        seen: dict[int, SharedExample] = {}
+        with self.session() as session:
+            for summary, shared, feedback in session.execute(query):
+                seen.setdefault(
+                    summary.id,
+                    SharedExample(summary.id, summary.platform, summary.workspace, shared.dialogue, summary.text,
+                                  feedback.rating),
+                )
+        return list(seen.values())
+
+    # Retention
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete summaries (and their feedback and kept dialogues) older than the retention period."""
+        now = now or datetime.now(UTC)
+        cutoff = now - timedelta(days=self.retention_days)
+        with self.session() as session:
+            session.execute(delete(SharedDialogue).where(SharedDialogue.expires_at <= now))
+            old_ids = list(session.scalars(select(Summary.id).where(Summary.created_at < cutoff)))
+            if old_ids:
+                session.execute(delete(Feedback).where(Feedback.summary_id.in_(old_ids)))
+                session.execute(delete(SharedDialogue).where(SharedDialogue.summary_id.in_(old_ids)))
+                session.execute(delete(Summary).where(Summary.id.in_(old_ids)))
+            return len(old_ids)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for error messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url

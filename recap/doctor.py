@@ -1,0 +1,63 @@
+"""`recap doctor`: check each part a deployment needs and say what to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+
+def _check(console: Console, label: str, action: Callable[[], str]) -> bool:
+    try:
+        detail = action()
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal here
+        console.print(f"[red]✗[/red] {label}: {exc}", highlight=False)
+        return False
+    console.print(f"[green]✓[/green] {label}: {detail}", highlight=False)
+    return True
+
+
+def _redis(settings: Any) -> str:
+    from bot.queue import QueueUnavailableError, ping
+
+    try:
+        ping(settings)
+    except QueueUnavailableError:
+        raise RuntimeError(
+            f"cannot reach {settings.redis_url}. Start Redis (docker compose up -d redis) or fix RECAP_REDIS_URL."
+        ) from None
+    return f"reachable at {settings.redis_url}"
+
+
+def _store(settings: Any) -> str:
+    from bot.store import Store
+
+    Store.from_settings(settings)
+    return "tables ready"
+
+
+def _model(settings: Any) -> str:
+    from worker.model.runtime import get_runtime
+
+    runtime = get_runtime(settings)
+    runtime.warmup()
+    adapter = f" + adapter {runtime.adapter}" if runtime.adapter else ""
+    return f"{runtime.model_id}{adapter} loaded on {runtime.device}"
+
+
+def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = True) -> bool:
+    holder: dict[str, Any] = {}
+
+    def config() -> str:
+        holder["settings"] = load()
+        return "valid"
+
+    if not _check(console, "config", config):
+        return False
+    settings = holder["settings"]
+    results = [_check(console, "redis", lambda: _redis(settings)), _check(console, "store", lambda: _store(settings))]
+    if load_model:
+        with console.status("Loading the model…"):
+            results.append(_check(console, "model", lambda: _model(settings)))
+    return all(results)

@@ -1,0 +1,222 @@
+"""A local HTTP fake of the Slack Web API, for the real slack_sdk WebClient (via base_url).
+
+It serves conversations.history / conversations.replies with cursor pagination, users.info,
+auth.test, chat.postMessage, chat.postEphemeral, reactions.add and response_url endpoints.
+Every call is recorded. It can answer one 429 with Retry-After per method, be slow, expire
+response URLs, or fail a method with a Slack error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+TEAM_ID = "T1"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+
+
+@dataclass
+class Call:
+    method: str  # "conversations.history", or "response_url" for response_url posts
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeSlackAPI:
+    def __init__(self, page_size: int = 2) -> None:
+        self.page_size = page_size
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages (replies too)
+        self.users: dict[str, dict[str, Any]] = {}
+        self.not_member: set[str] = set()  # public channels the bot has not joined
+        self.rate_limit_once: dict[str, int] = {}  # method -> Retry-After seconds, answered once
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        self.errors: dict[str, str] = {}  # method -> Slack error code to answer with
+        self.expired_urls: set[str] = set()  # response_url ids that answer 404 expired_url
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._ts = 1_700_000_000
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # Lifecycle
+
+    def start(self) -> FakeSlackAPI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def root(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return self.root + "/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.root}/response/{name}"
+
+    # Test data
+
+    def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
+        self.users[user_id] = {
+            "id": user_id, "name": display_name.lower(), "real_name": real_name or display_name,
+            "profile": {"display_name": display_name, "real_name": real_name or display_name},
+        }
+
+    def add_message(self, channel: str, user: str | None, text: str, ts: float, **extra: Any) -> dict[str, Any]:
+        message = {"type": "message", "text": text, "ts": f"{ts:.6f}", **extra}
+        if user is not None:
+            message["user"] = user
+        self.messages.setdefault(channel, []).append(message)
+        return message
+
+    # Recorded calls
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def posts(self) -> list[Call]:
+        """Everything the bot posted to people: messages, ephemerals and response_url posts."""
+        kinds = {"chat.postMessage", "chat.postEphemeral", "response_url"}
+        with self._lock:
+            return [call for call in self.calls if call.method in kinds]
+
+    # Request handling
+
+    def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            self.calls.append(Call(method, params))
+            retry_after = self.rate_limit_once.pop(method, None)
+        if retry_after is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+        time.sleep(self.delays.get(method, 0))
+        if method in self.errors:
+            return 200, {"ok": False, "error": self.errors[method]}, {}
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        return 200, handler(params), {}
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "user": "recap"}
+
+    def _channel(self, params: dict[str, Any]) -> list[dict[str, Any]] | dict[str, Any]:
+        channel = params.get("channel", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        if channel not in self.messages:
+            return {"ok": False, "error": "channel_not_found"}
+        return self.messages[channel]
+
+    def _page(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        start = int(params.get("cursor") or 0)
+        size = min(int(params.get("limit") or 100), self.page_size)
+        page = items[start : start + size]
+        more = start + size < len(items)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + size) if more else ""}}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self._channel(params)
+        if isinstance(found, dict):
+            return found
+        oldest = float(params.get("oldest") or 0)
+        top = [m for m in found if m.get("thread_ts", m["ts"]) == m["ts"] or m.get("subtype") == "thread_broadcast"]
+        top = [m for m in top if float(m["ts"]) > oldest]
+        return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), params)
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self._channel(params)
+        if isinstance(found, dict):
+            return found
+        parent = params.get("ts")
+        thread = [m for m in found if m["ts"] == parent or m.get("thread_ts") == parent]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(sorted(thread, key=lambda m: float(m["ts"])), params)
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(params.get("user", ""))
+        return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._ts += 1
+            return f"{self._ts}.000100"
+
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        ts = self._next_ts()
+        return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                "message": {"text": params.get("text"), "ts": ts}}
+
+    def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    def response_post(self, name: str, body: dict[str, Any]) -> tuple[int, str]:
+        with self._lock:
+            self.calls.append(Call("response_url", {**body, "_url": name}))
+        if name in self.expired_urls:
+            return 404, "expired_url"
+        return 200, "ok"
+
+
+def _parse_body(handler: BaseHTTPRequestHandler) -> dict[str, Any]:
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length).decode() if length else ""
+    if not raw:
+        return {}
+    if "json" in (handler.headers.get("Content-Type") or ""):
+        return json.loads(raw)
+    params: dict[str, Any] = dict(parse_qsl(raw))
+    for key in ("blocks", "attachments"):  # form-encoded calls send these as JSON strings
+        if isinstance(params.get(key), str):
+            params[key] = json.loads(params[key])
+    return params
+
+
+def _handler_for(fake: FakeSlackAPI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+        def _send(self, status: int, body: str, content_type: str, headers: dict[str, str]) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _dispatch(self) -> None:
+            parts = urlsplit(self.path)
+            params: dict[str, Any] = dict(parse_qsl(parts.query))
+            params.update(_parse_body(self))
+            if parts.path.startswith("/response/"):
+                status, text = fake.response_post(parts.path.rsplit("/", 1)[-1], params)
+                self._send(status, text, "text/plain", {})
+                return
+            method = parts.path.removeprefix("/api/")
+            status, body, headers = fake.handle(method, params)
+            self._send(status, json.dumps(body), "application/json", headers)
+
+        do_GET = _dispatch
+        do_POST = _dispatch
+
+    return Handler

@@ -1,0 +1,126 @@
+"""What a training run leaves next to its weights: prompt, arguments, data, metrics, loss log, model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+DIALOGSUM_LICENCE = "CC BY-NC-SA 4.0"
+
+
+class LossLogger(TrainerCallback):
+    """Appends every logged loss (training and evaluation) to a JSONL file, one object per log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not logs:
+            return
+        keep = {k: v for k, v in logs.items() if isinstance(v, int | float)}
+        if not keep:
+            return
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **keep}) + "\n")
+
+
+def read_loss_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_outputs(out: Path, *, config: Any, template: Any, metrics: dict[str, Any], data: dict[str, Any],
+                  training_args: dict[str, Any]) -> None:
+    from worker.model.prompt import save_prompt
+
+    save_prompt(template, out)
+    write_json(out / "training_args.json", training_args)
+    write_json(out / "data.json", data)
+    write_json(out / "metrics.json", metrics)
+    (out / "README.md").write_text(model_card(config, metrics, data), encoding="utf-8")
+
+
+def _uses_dialogsum(source: str) -> bool:
+    return "dialogsum" in source.lower()
+
+
+def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> str:
+    dialogsum = _uses_dialogsum(config.data)
+    licence = "cc-by-nc-sa-4.0" if dialogsum else "other"
+    what = "LoRA adapter" if config.method == "lora" else "fully fine-tuned model"
+    val = metrics.get("validation", {})
+    train, validation = data["train"], data["validation"]
+    lines = [
+        "---",
+        f"license: {licence}",
+        f"base_model: {config.model}",
+        *(["datasets:", "- knkarthick/dialogsum"] if dialogsum else []),
+        "tags: [summarization, dialogue, recap" + (", lora, peft]" if config.method == "lora" else "]"),
+        "---",
+        "",
+        f"# Recap {what}: {Path(config.out).name}",
+        "",
+        f"A {what} of `{config.model}` for summarizing chat conversations, trained with `recap train "
+        f"{config.method}`.",
+        "",
+        "## Use it with Recap",
+        "",
+        *(
+            [f"    RECAP_MODEL={config.model} RECAP_ADAPTER={config.out} recap worker"]
+            if config.method == "lora"
+            else [f"    RECAP_MODEL={config.out} recap worker"]
+        ),
+        "",
+        "The prompt the model was trained with is in `prompt.json`; the worker reads it from here.",
+        "",
+        "## Training",
+        "",
+        f"- data: `{config.data}`: {train['examples']} training and {validation['examples']} validation examples",
+        f"- truncated: {train['truncated_inputs']} training inputs over {train['max_input_tokens']} tokens, "
+        f"{train['truncated_targets']} summaries over {train['max_target_tokens']} tokens",
+        f"- learning rate {config.lr}, batch size {config.batch_size}, "
+        + (f"{config.max_steps} steps" if config.max_steps > 0 else f"{config.epochs} epochs")
+        + f", warmup {config.warmup}, weight decay {config.weight_decay}, seed {config.seed}, "
+        f"precision {metrics.get('precision')}",
+        *(
+            [f"- LoRA r {config.lora_r}, alpha {config.lora_alpha}, dropout {config.lora_dropout}, "
+             f"target modules {', '.join(config.target_modules)}"]
+            if config.method == "lora" else []
+        ),
+        "- full arguments: `training_args.json`; data and truncation counts: `data.json`; "
+        "loss per step: `loss_log.jsonl`",
+        "",
+        "## Validation metrics",
+        "",
+        f"Single reference per dialogue ({metrics.get('validation_protocol', '')}), 0-100 scale:",
+        "",
+        "| ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU |",
+        "|---|---|---|---|---|",
+        "| " + " | ".join(f"{val.get(k, float('nan')):.2f}" for k in
+                         ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu")) + " |",
+        "",
+        "## Licence",
+        "",
+    ]
+    if dialogsum:
+        lines += [
+            f"Trained on DialogSum (Chen et al., Findings of ACL 2021), licensed {DIALOGSUM_LICENCE}: "
+            "non-commercial use only, and anything shared that is derived from it (including these weights) "
+            "must carry the same licence. The base model's own licence also applies.",
+        ]
+    else:
+        lines += [
+            f"Trained on `{config.data}`; its licence applies to these weights. If it contains DialogSum "
+            f"or data derived from it, the weights fall under {DIALOGSUM_LICENCE} (non-commercial, share alike).",
+        ]
+    return "\n".join(lines) + "\n"

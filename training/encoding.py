@@ -1,0 +1,62 @@
+"""Tokenisation for seq2seq training through the shared prompt function, counting what gets cut."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from training.data import Example
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    examples: int
+    max_input_tokens: int
+    max_target_tokens: int
+    truncated_inputs: int
+    truncated_targets: int
+    mean_input_tokens: float
+    mean_target_tokens: float
+    longest_input_tokens: int
+    longest_target_tokens: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prompts_for(examples: Sequence[Example], template: Any) -> list[str]:
+    from worker.model.prompt import build_prompt
+
+    return [build_prompt(example.dialogue, template) for example in examples]
+
+
+def encode(examples: Sequence[Example], tokenizer: Any, template: Any, *, max_input_tokens: int,
+           max_target_tokens: int) -> tuple[Any, TokenStats]:
+    """A ``datasets.Dataset`` of input_ids/attention_mask/labels, and how many rows were truncated."""
+    import datasets
+
+    prompts = prompts_for(examples, template)
+    targets = [example.summary for example in examples]
+    # Tokenise once without truncation to measure, then cut: the stats are what the report shows.
+    full_inputs = tokenizer(prompts, truncation=False)["input_ids"]
+    full_targets = tokenizer(text_target=targets, truncation=False)["input_ids"]
+    inputs = tokenizer(prompts, truncation=True, max_length=max_input_tokens)
+    labels = tokenizer(text_target=targets, truncation=True, max_length=max_target_tokens)["input_ids"]
+    input_lengths = [len(ids) for ids in full_inputs]
+    target_lengths = [len(ids) for ids in full_targets]
+    stats = TokenStats(
+        examples=len(examples),
+        max_input_tokens=max_input_tokens,
+        max_target_tokens=max_target_tokens,
+        truncated_inputs=sum(length > max_input_tokens for length in input_lengths),
+        truncated_targets=sum(length > max_target_tokens for length in target_lengths),
+        mean_input_tokens=round(sum(input_lengths) / max(1, len(input_lengths)), 2),
+        mean_target_tokens=round(sum(target_lengths) / max(1, len(target_lengths)), 2),
+        longest_input_tokens=max(input_lengths, default=0),
+        longest_target_tokens=max(target_lengths, default=0),
+    )
+    dataset = datasets.Dataset.from_dict(
+        {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": labels}
+    )
+    return dataset, stats

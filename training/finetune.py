@@ -1,0 +1,227 @@
+"""Full and LoRA fine-tuning with transformers' Seq2SeqTrainer.
+
+The output folder is what the worker loads as-is: ``RECAP_MODEL=<folder>`` after a full fine-tune,
+``RECAP_ADAPTER=<folder>`` after LoRA. Next to the weights and tokenizer it holds prompt.json,
+training_args.json, data.json, metrics.json, loss_log.jsonl and a model card (README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from training import artifacts
+from training.data import DIALOGSUM_HUB_ID, train_val
+from training.encoding import encode
+
+log = logging.getLogger(__name__)
+Method = Literal["full", "lora"]
+Precision = Literal["auto", "bf16", "fp32", "fp16"]
+
+
+class TrainingConfigError(ValueError):
+    """A training option cannot work; the message names the option."""
+
+
+@dataclass
+class TrainConfig:
+    method: Method
+    out: str
+    model: str = "google/flan-t5-base"
+    data: str = DIALOGSUM_HUB_ID
+    prompt: str | None = None  # folder holding prompt.json, or the file itself
+    learning_rate: float | None = None  # None: 1e-3 for LoRA (the seed's), 5e-5 for full
+    batch_size: int = 8
+    eval_batch_size: int | None = None
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    warmup: float = 0.0  # < 1: share of the steps, >= 1: steps
+    weight_decay: float = 0.01
+    grad_accum: int = 1
+    max_input_tokens: int = 512
+    max_target_tokens: int = 128
+    generation_max_length: int | None = None  # None: max_target_tokens
+    train_limit: int | None = None
+    val_limit: int | None = None
+    val_fraction: float = 0.1  # for a single JSONL file
+    seed: int = 42
+    precision: Precision = "auto"
+    gradient_checkpointing: bool = False
+    eval_every: int = 0  # steps; 0 = once per epoch (and always once at the end)
+    logging_steps: int = 10
+    lora_r: int = 32
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q", "v"])
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1e-3 if self.method == "lora" else 5e-5
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out: Path
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def resolve_precision(requested: Precision, cuda: bool) -> str:
+    if requested == "fp16":
+        raise TrainingConfigError("--precision fp16 is refused: T5 overflows in fp16. Use bf16 on a GPU, or fp32.")
+    if requested == "bf16" and not cuda:
+        raise TrainingConfigError("--precision bf16 needs a CUDA GPU; on CPU use fp32 (or auto).")
+    if requested == "auto":
+        import torch
+
+        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    return requested
+
+
+def load_template(config: TrainConfig) -> Any:
+    """The prompt: --prompt if given, else the base model's own prompt.json, else the default."""
+    from worker.model.prompt import DEFAULT_PROMPT, load_prompt
+
+    if config.prompt:
+        path = Path(config.prompt).expanduser()
+        return load_prompt(path.parent if path.is_file() else path)
+    if (Path(config.model).expanduser() / "prompt.json").is_file():
+        return load_prompt(Path(config.model).expanduser())
+    return DEFAULT_PROMPT
+
+
+def _build_model(config: TrainConfig) -> tuple[Any, Any]:
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.model)
+        model = AutoModelForSeq2SeqLM.from_pretrained(config.model)
+    except OSError as exc:
+        raise TrainingConfigError(f"--model {config.model}: cannot load it ({exc})") from exc
+    if config.gradient_checkpointing:
+        model.config.use_cache = False
+    if config.method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        lora = LoraConfig(
+            task_type=TaskType.SEQ_2_SEQ_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout, target_modules=list(config.target_modules),
+        )
+        if config.gradient_checkpointing:
+            model.enable_input_require_grads()  # checkpointed frozen embeddings need a grad path
+        model = get_peft_model(model, lora)
+    return model, tokenizer
+
+
+def _training_args(config: TrainConfig, precision: str, cuda: bool) -> Any:
+    from transformers import Seq2SeqTrainingArguments
+
+    per_epoch = config.eval_every <= 0
+    return Seq2SeqTrainingArguments(
+        output_dir=str(Path(config.out) / "trainer"),
+        learning_rate=config.lr,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or config.batch_size,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        warmup_steps=config.warmup,
+        weight_decay=config.weight_decay,
+        gradient_accumulation_steps=config.grad_accum,
+        gradient_checkpointing=config.gradient_checkpointing,
+        bf16=precision == "bf16",
+        use_cpu=not cuda,
+        eval_strategy="epoch" if per_epoch else "steps",
+        eval_steps=None if per_epoch else config.eval_every,
+        # Without an explicit length, generate() stops at 20 tokens and ROUGE looks far worse than it is.
+        predict_with_generate=True,
+        generation_max_length=config.generation_max_length or config.max_target_tokens,
+        generation_num_beams=1,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_num_workers=0,
+    )
+
+
+def _compute_metrics(tokenizer: Any) -> Any:
+    import numpy as np
+
+    from training.metrics import mean_words, protocol_a
+
+    def compute(prediction: Any) -> dict[str, float]:
+        preds, labels = prediction.predictions, prediction.label_ids
+        preds = np.where(preds < 0, tokenizer.pad_token_id, preds)
+        labels = np.where(labels < 0, tokenizer.pad_token_id, labels)
+        texts = [t.strip() for t in tokenizer.batch_decode(preds, skip_special_tokens=True)]
+        refs = [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
+        # One reference per validation dialogue, so protocols A and C coincide.
+        scores = protocol_a(texts, [[ref or "."] for ref in refs]).as_dict()
+        scores.pop("n")
+        return {**{k: round(v, 4) for k, v in scores.items()}, "gen_words": round(mean_words(texts), 2)}
+
+    return compute
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Fine-tune, evaluate on validation, and write a folder the worker loads as-is."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, set_seed
+
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(config.precision, cuda)
+    if config.method not in ("full", "lora"):
+        raise TrainingConfigError(f"method must be full or lora, not {config.method!r}")
+    set_seed(config.seed)
+    out = Path(config.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    template = load_template(config)
+    train_rows, val_rows = train_val(config.data, train_limit=config.train_limit, val_limit=config.val_limit,
+                                     val_fraction=config.val_fraction, seed=config.seed)
+    model, tokenizer = _build_model(config)
+    lengths = {"max_input_tokens": config.max_input_tokens, "max_target_tokens": config.max_target_tokens}
+    train_set, train_stats = encode(train_rows, tokenizer, template, **lengths)
+    val_set, val_stats = encode(val_rows, tokenizer, template, **lengths)
+    log.info("training on %d examples (%d inputs truncated), validating on %d",
+             len(train_rows), train_stats.truncated_inputs, len(val_rows))
+    args = _training_args(config, precision, cuda)
+    trainer = Seq2SeqTrainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        compute_metrics=_compute_metrics(tokenizer), callbacks=[artifacts.LossLogger(out / "loss_log.jsonl")],
+    )
+    started = time.perf_counter()
+    train_output = trainer.train()
+    validation = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items()}
+    seconds = time.perf_counter() - started
+    metrics = {
+        "validation": validation,
+        "validation_protocol": "single reference per dialogue (protocols A and C coincide)",
+        "train": dict(train_output.metrics),
+        "seconds": round(seconds, 2),
+        "precision": precision,
+    }
+    _save(trainer, tokenizer, out, config)
+    artifacts.write_outputs(out, config=config, template=template, metrics=metrics,
+                            data={"source": config.data, "train": train_stats.as_dict(),
+                                  "validation": val_stats.as_dict(),
+                                  "train_ids": [row.id for row in train_rows][:1000]},
+                            training_args=json.loads(args.to_json_string()) | {"recap": asdict(config)})
+    return TrainResult(out=out, metrics=metrics, seconds=seconds)
+
+
+def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
+    model = trainer.model
+    if config.gradient_checkpointing:
+        base = model.get_base_model() if config.method == "lora" else model
+        base.config.use_cache = True  # the worker generates with the cache on
+    model.save_pretrained(out)  # adapter only for peft models, full weights otherwise
+    tokenizer.save_pretrained(out)

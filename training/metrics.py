@@ -1,0 +1,110 @@
+"""ROUGE and BLEU under two explicit multi-reference protocols.
+
+Every number is on a 0-100 scale. ROUGE is the F-measure from ``rouge_score`` with stemming on
+(as in the seed notebook); texts are passed as-is, so ROUGE-Lsum sees one "sentence" per newline,
+exactly like ``evaluate``'s rouge module. BLEU is ``sacrebleu`` corpus BLEU with its defaults.
+
+Protocol A -- each (prediction, reference) pair is one row, as in the seed's notebook on the hub's
+  1,500-row test split (500 dialogues x 3 annotators):
+  * ROUGE: the F-measure of every pair, averaged over all pairs.
+  * BLEU: corpus BLEU over all pairs, each pair a (hypothesis, single reference) segment.
+Protocol C -- each prediction takes the best of its references:
+  * ROUGE: per metric, the highest F-measure over the prediction's references (what
+    ``RougeScorer.score_multi`` does), averaged over dialogues.
+  * BLEU: multi-reference corpus BLEU with one segment per dialogue: n-gram counts are clipped by
+    their maximum count in any reference, and the brevity penalty uses the closest reference length.
+With a single reference per dialogue, A and C are identical by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+PROTOCOL_TEXT = {
+    "A": "Protocol A: every (prediction, reference) pair scored separately, averaged over pairs "
+    "(BLEU: corpus BLEU over the pairs).",
+    "C": "Protocol C: each prediction scored against its best reference, averaged over dialogues "
+    "(BLEU: multi-reference corpus BLEU).",
+}
+
+
+@dataclass(frozen=True)
+class Scores:
+    rouge1: float
+    rouge2: float
+    rougeL: float  # noqa: N815 - the conventional metric name
+    rougeLsum: float  # noqa: N815
+    bleu: float
+    n: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@lru_cache(maxsize=1)
+def _scorer():  # type: ignore[no-untyped-def]
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+
+
+def rouge_pair(prediction: str, reference: str) -> dict[str, float]:
+    """ROUGE F-measures (0-100) of one prediction against one reference."""
+    scores = _scorer().score(reference, prediction)
+    return {key: scores[key].fmeasure * 100 for key in ROUGE_KEYS}
+
+
+def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
+    if not predictions:
+        raise ValueError("nothing to score: no predictions")
+    for index, refs in enumerate(references):
+        if not refs or any(not ref.strip() for ref in refs):
+            raise ValueError(f"row {index}: missing or empty reference")
+
+
+def protocol_a(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
+    import sacrebleu
+
+    _check(predictions, references)
+    hyps = [pred for pred, refs in zip(predictions, references, strict=True) for _ in refs]
+    refs = [ref for ref_list in references for ref in ref_list]
+    totals = dict.fromkeys(ROUGE_KEYS, 0.0)
+    for hyp, ref in zip(hyps, refs, strict=True):
+        for key, value in rouge_pair(hyp, ref).items():
+            totals[key] += value
+    bleu = sacrebleu.corpus_bleu(hyps, [refs]).score
+    return Scores(**{key: totals[key] / len(hyps) for key in ROUGE_KEYS}, bleu=bleu, n=len(hyps))
+
+
+def protocol_c(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
+    import sacrebleu
+
+    _check(predictions, references)
+    totals = dict.fromkeys(ROUGE_KEYS, 0.0)
+    for pred, refs in zip(predictions, references, strict=True):
+        pair_scores = [rouge_pair(pred, ref) for ref in refs]
+        for key in ROUGE_KEYS:
+            totals[key] += max(scores[key] for scores in pair_scores)
+    width = max(len(refs) for refs in references)
+    # sacrebleu takes one stream per reference position; None marks a dialogue with fewer references.
+    streams = [[refs[i] if i < len(refs) else None for refs in references] for i in range(width)]
+    bleu = sacrebleu.corpus_bleu(list(predictions), streams).score
+    n = len(predictions)
+    return Scores(**{key: totals[key] / n for key in ROUGE_KEYS}, bleu=bleu, n=n)
+
+
+def score(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, dict[str, float | int]]:
+    """Both protocols, as ``{"protocol_a": {...}, "protocol_c": {...}}``."""
+    return {
+        "protocol_a": protocol_a(predictions, references).as_dict(),
+        "protocol_c": protocol_c(predictions, references).as_dict(),
+    }
+
+
+def mean_words(texts: Sequence[str]) -> float:
+    return sum(len(text.split()) for text in texts) / len(texts) if texts else 0.0

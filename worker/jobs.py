@@ -1,0 +1,131 @@
+"""RQ jobs: thin functions over the model runtime, the store and the platform deliverers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from types import TracebackType
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.job import Job
+
+from bot.dialogue import EmptyConversationError, restore_names
+from bot.queue import PayloadError, SummaryJob
+from bot.store import Store
+from config.settings import active_settings
+from worker.delivery import DeliveredSummary, TransientDeliveryError, deliverer_for
+
+log = logging.getLogger("recap.worker.jobs")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientDeliveryError, RedisError, ConnectionError, TimeoutError,
+)
+
+
+@lru_cache(maxsize=4)
+def _store(url: str, retention_days: int, salt: str) -> Store:
+    return Store(url, retention_days=retention_days, voter_salt=salt)
+
+
+def store_for(settings: Any) -> Store:
+    return _store(settings.store_url, settings.retention_days, settings.voter_salt.get_secret_value())
+
+
+# Summaries generated ahead of their job by the batching worker: request_id -> (output, latency_ms).
+PREGENERATED: dict[str, tuple[Any, int]] = {}
+
+
+def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
+    """Summarize several waiting jobs in one batch; each job then picks its output up here."""
+    from worker.model.runtime import get_runtime
+
+    started = time.perf_counter()
+    outputs = get_runtime(settings).summarize_detailed([job.dialogue for job in jobs])
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    for job, output in zip(jobs, outputs, strict=True):
+        PREGENERATED[job.request_id] = (output, latency_ms)
+    log.info("batched %d waiting summaries in %d ms", len(jobs), latency_ms)
+
+
+def _generate(job: SummaryJob, settings: Any, store: Store) -> int:
+    from worker.model.runtime import get_runtime
+
+    runtime = get_runtime(settings)
+    if job.request_id in PREGENERATED:
+        output, latency_ms = PREGENERATED.pop(job.request_id)
+    else:
+        started = time.perf_counter()
+        output = runtime.summarize_detailed([job.dialogue])[0]
+        latency_ms = int((time.perf_counter() - started) * 1000)
+    summary_id = store.record_summary(
+        request_id=job.request_id, kind=job.kind, platform=job.platform, workspace=job.workspace,
+        channel=job.channel, thread=job.thread, requester=job.requester, model=runtime.model_id,
+        adapter=runtime.adapter, prompt_version=runtime.prompt.version, prompt=runtime.prompt.template,
+        generation=runtime.generation.as_dict(), input_tokens=output.input_tokens,
+        output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=latency_ms,
+        text=restore_names(output.text, job.speakers), public=job.public,
+    )
+    store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue)
+    log.info("summary %s: %d input tokens, %d parts, %d ms", summary_id, output.input_tokens, output.parts, latency_ms)
+    return summary_id
+
+
+def summarize(payload: dict[str, Any]) -> dict[str, Any]:
+    """Generate (once per request), store, then deliver (once per request)."""
+    job = SummaryJob.from_payload(payload)
+    settings = active_settings()
+    store = store_for(settings)
+    existing = store.get_summary_by_request(job.request_id)
+    summary_id = existing.id if existing is not None else _generate(job, settings, store)
+    row = store.get_summary(summary_id)
+    assert row is not None
+    if row.delivered_at is None:
+        summary = DeliveredSummary(
+            summary_id=row.id, text=row.text, model=row.model, adapter=row.adapter,
+            prompt_version=row.prompt_version, message_count=row.message_count,
+        )
+        reference = deliverer_for(job.platform).deliver(job, summary, settings)
+        store.mark_delivered(row.id, reference)
+    return {"summary_id": row.id, "summary": row.text, "model": row.model, "adapter": row.adapter,
+            "prompt_version": row.prompt_version}
+
+
+def user_message_for(error: BaseException | None) -> str:
+    """A short sentence for the person who asked; never a traceback."""
+    from worker.model.runtime import ModelLoadError
+
+    if isinstance(error, EmptyConversationError):
+        return "There was nothing to summarize: no messages from people in that range."
+    if isinstance(error, ModelLoadError):
+        return "The summarizer model could not be loaded. An operator needs to check RECAP_MODEL / RECAP_ADAPTER."
+    if isinstance(error, PayloadError):
+        return "This request could not be read by the worker (version mismatch). Please try again."
+    if isinstance(error, TRANSIENT_ERRORS):
+        return "The summary could not be delivered after several tries. Please try again in a few minutes."
+    if error is not None and error.__class__.__name__ == "JobTimeoutException":
+        return "Summarizing took too long and was stopped. Try a shorter range."
+    return "Something went wrong while summarizing. The error was logged for the operators."
+
+
+def on_failure(
+    job: Job, connection: Redis, exc_type: type[BaseException] | None,
+    exc_value: BaseException | None, traceback: TracebackType | None,
+) -> None:
+    """RQ failure callback: retry transient errors, otherwise tell the requester once."""
+    if isinstance(exc_value, TRANSIENT_ERRORS) and job.should_retry:
+        log.warning("job %s: transient %s, %s retries left", job.id, exc_type.__name__ if exc_type else "?",
+                    job.retries_left)
+        return
+    job.retries_left = 0  # a permanent error will not get better by retrying
+    log.error("job %s failed: %s", job.id, exc_type.__name__ if exc_type else "unknown error")
+    message = user_message_for(exc_value)
+    try:
+        job.meta["user_error"] = message
+        job.save_meta()
+        request = SummaryJob.from_payload(job.args[0])
+        deliverer_for(request.platform).notify_failure(request, message, active_settings())
+    except Exception:  # noqa: BLE001 - a failing notification must not hide the job's own failure
+        log.exception("job %s: could not notify the requester", job.id)
