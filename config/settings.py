@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     slack_mode: Literal["socket", "http"] = Field("socket", description="socket (default) or http.")
     slack_port: int = Field(3000, ge=1, le=65535, description="Port of /slack/events in HTTP mode.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
-    slack_digest_admins: list[str] = Field(default_factory=list, description="Extra Slack user ids allowed to manage digests.")
+    slack_digest_admins: list[str] = Field(
+        default_factory=list, description="Extra Slack user ids allowed to manage digests."
+    )
 
     # Discord
     discord_token: SecretStr | None = Field(None, description="Discord bot token.")

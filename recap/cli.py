@@ -169,7 +169,9 @@ def _mount_optional() -> None:
 def main(argv: list[str] | None = None) -> None:
     _mount_optional()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)  # without standalone mode, click returns typer.Exit's code instead of exiting
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

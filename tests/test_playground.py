@@ -30,8 +30,9 @@ def test_pasted_conversation_is_summarized_and_rated(redis_conn: Redis, settings
     assert state["status"] == "finished" and isinstance(state["summary"], str)
 
     store = Store.from_settings(settings)
-    assert client.post("/api/feedback", json={"summary_id": state["summary_id"], "rating": 1, "voter": "v1"}).is_success
-    assert client.post("/api/feedback", json={"summary_id": state["summary_id"], "rating": -1, "voter": "v1"}).is_success
+    for rating in (1, -1):
+        vote = {"summary_id": state["summary_id"], "rating": rating, "voter": "v1"}
+        assert client.post("/api/feedback", json=vote).is_success
     [vote] = store.votes(state["summary_id"])
     assert (vote.rating, vote.source) == (-1, "playground")
 
@@ -48,7 +49,8 @@ def test_empty_and_non_conversations_get_a_clear_message(redis_conn: Redis, sett
     client = TestClient(create_app(settings))
     empty = client.post("/api/summaries", json={"text": "   "})
     assert empty.status_code == 422 and "empty" in empty.json()["error"].lower()
-    garbage = client.post("/api/upload", files={"file": ("x.bin", b"\x00\xff\xfe\x00garbage", "application/octet-stream")})
+    binary = ("x.bin", b"\x00\xff\xfe\x00garbage", "application/octet-stream")
+    garbage = client.post("/api/upload", files={"file": binary})
     assert garbage.status_code == 422 and "error" in garbage.json()
     assert summary_queue(settings, redis_conn).count == 0
 
@@ -69,5 +71,6 @@ def test_redis_down_is_a_clear_503(settings: Settings) -> None:
 
 
 def test_unknown_rating_target_is_404(settings: Settings) -> None:
-    response = TestClient(create_app(settings)).post("/api/feedback", json={"summary_id": 999, "rating": 1, "voter": "v"})
+    vote = {"summary_id": 999, "rating": 1, "voter": "v"}
+    response = TestClient(create_app(settings)).post("/api/feedback", json=vote)
     assert response.status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 from redis import Redis
@@ -12,7 +13,12 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot.queue import (
-    JOB_SCHEMA_VERSION, QueueUnavailableError, SummaryJob, enqueue_summary, job_id_for, summary_queue,
+    JOB_SCHEMA_VERSION,
+    QueueUnavailableError,
+    SummaryJob,
+    enqueue_summary,
+    job_id_for,
+    summary_queue,
 )
 from bot.store import Store
 from config.settings import Settings, load_settings, set_active_settings
@@ -63,8 +69,10 @@ def test_same_request_enqueued_twice_gives_one_job_and_one_summary(redis_conn: R
 def test_payload_is_json_with_a_schema_version_and_no_pickle(redis_conn: Redis, settings: Settings) -> None:
     enqueued = enqueue_summary(make_job(), settings, redis_conn)
     raw = redis_conn.hget(f"rq:job:{enqueued.job_id}", "data")
-    assert raw is not None and not raw.startswith(b"\x80")  # pickle streams start with PROTO 0x80
-    func, instance, args, kwargs = json.loads(raw)
+    assert raw is not None
+    data = zlib.decompress(raw)  # RQ compresses the serialized call
+    assert not data.startswith(b"\x80")  # pickle streams start with PROTO 0x80
+    func, instance, args, kwargs = json.loads(data)
     assert func == "worker.jobs.summarize"
     assert args[0]["version"] == JOB_SCHEMA_VERSION and args[0]["dialogue"] == DIALOGUE
 

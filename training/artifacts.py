@@ -39,8 +39,15 @@ def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def write_outputs(out: Path, *, config: Any, template: Any, metrics: dict[str, Any], data: dict[str, Any],
-                  training_args: dict[str, Any]) -> None:
+def write_outputs(
+    out: Path,
+    *,
+    config: Any,
+    template: Any,
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    training_args: dict[str, Any],
+) -> None:
     from worker.model.prompt import save_prompt
 
     save_prompt(template, out)
@@ -70,8 +77,7 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> st
         "",
         f"# Recap {what}: {Path(config.out).name}",
         "",
-        f"A {what} of `{config.model}` for summarizing chat conversations, trained with `recap train "
-        f"{config.method}`.",
+        f"A {what} of `{config.model}` for summarizing chat conversations, trained with `recap train {config.method}`.",
         "",
         "## Use it with Recap",
         "",
@@ -93,21 +99,25 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> st
         + f", warmup {config.warmup}, weight decay {config.weight_decay}, seed {config.seed}, "
         f"precision {metrics.get('precision')}",
         *(
-            [f"- LoRA r {config.lora_r}, alpha {config.lora_alpha}, dropout {config.lora_dropout}, "
-             f"target modules {', '.join(config.target_modules)}"]
-            if config.method == "lora" else []
+            [
+                f"- LoRA r {config.lora_r}, alpha {config.lora_alpha}, dropout {config.lora_dropout}, "
+                f"target modules {', '.join(config.target_modules)}"
+            ]
+            if config.method == "lora"
+            else []
         ),
         "- full arguments: `training_args.json`; data and truncation counts: `data.json`; "
         "loss per step: `loss_log.jsonl`",
         "",
         "## Validation metrics",
         "",
-        f"Single reference per dialogue ({metrics.get('validation_protocol', '')}), 0-100 scale:",
+        f"Validation split, {metrics.get('validation_protocol', '')}, 0-100 scale:",
         "",
         "| ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU |",
         "|---|---|---|---|---|",
-        "| " + " | ".join(f"{val.get(k, float('nan')):.2f}" for k in
-                         ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu")) + " |",
+        "| "
+        + " | ".join(f"{val.get(k, float('nan')):.2f}" for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu"))
+        + " |",
         "",
         "## Licence",
         "",
@@ -121,6 +131,7 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> st
     else:
         lines += [
             f"Trained on `{config.data}`; its licence applies to these weights. If it contains DialogSum "
-            f"or data derived from it, the weights fall under {DIALOGSUM_LICENCE} (non-commercial, share alike).",
+            f"or data derived from it, the weights fall under {DIALOGSUM_LICENCE} "
+            "(non-commercial, share alike).",
         ]
     return "\n".join(lines) + "\n"

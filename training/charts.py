@@ -69,10 +69,13 @@ def loss_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
 
 def rate_bars(rates: Sequence[Rate], title: str) -> bytes:
     """👍 rate per group with its Wilson 95% interval as error bars."""
-    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * len(rates)))
+    fig, ax = plt.subplots(figsize=(7, max(2.2, 0.8 + 0.45 * len(rates))))
     names = [r.group for r in rates]
     values = [r.rate * 100 for r in rates]
-    errors = [[(r.rate - r.interval[0]) * 100 for r in rates], [(r.interval[1] - r.rate) * 100 for r in rates]]
+    errors = [
+        [(r.rate - r.interval[0]) * 100 for r in rates],
+        [(r.interval[1] - r.rate) * 100 for r in rates],
+    ]
     ax.barh(names, values, xerr=errors, capsize=3, color="#4a8")
     ax.set_xlim(0, 100)
     ax.set_xlabel("thumbs-up rate, % (95% Wilson interval)")

@@ -73,13 +73,26 @@ def _to_example(row: dict[str, Any], index: int, where: str) -> Example:
 
 
 def _load_hub(source: str, split: str) -> list[dict[str, Any]]:
+    import os
+
+    from worker.model.loading import hub_reachable
+
+    offline = os.environ.get("HF_DATASETS_OFFLINE", "") in ("1", "true", "TRUE")
+    # Probe first: datasets retries for a long time on a machine without internet.
+    if not offline and not hub_reachable():
+        raise DataError(
+            f"Cannot reach the Hugging Face hub to load {source!r}. Pass a local folder of "
+            "train/validation/test JSONL or a JSONL file with --data (e.g. --data ../shared/data/dialogsum), "
+            "or set HF_DATASETS_OFFLINE=1 to use a cached copy."
+        )
     try:
         import datasets
 
         return [dict(row) for row in datasets.load_dataset(source, split=split)]
     except Exception as exc:  # noqa: BLE001 - offline, unknown id, missing split: all need the same advice
         raise DataError(
-            f"Cannot load {source!r} split {split!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
+            f"Cannot load {source!r} split {split!r} from the Hugging Face hub "
+            f"({type(exc).__name__}: {exc}). "
             "Pass a local folder of train/validation/test JSONL or a JSONL file with --data, "
             "e.g. --data ../shared/data/dialogsum"
         ) from exc
@@ -124,8 +137,9 @@ def split_file(examples: Sequence[Example], val_fraction: float, seed: int) -> t
     return order[n_val:], order[:n_val]
 
 
-def train_val(source: str, *, train_limit: int | None, val_limit: int | None, val_fraction: float,
-              seed: int) -> tuple[list[Example], list[Example]]:
+def train_val(
+    source: str, *, train_limit: int | None, val_limit: int | None, val_fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
     if source_kind(source) == "file":
         train, val = split_file(load_split(source, "train"), val_fraction, seed)
         return (train[:train_limit] if train_limit else train), (val[:val_limit] if val_limit else val)

@@ -31,8 +31,14 @@ def prompts_for(examples: Sequence[Example], template: Any) -> list[str]:
     return [build_prompt(example.dialogue, template) for example in examples]
 
 
-def encode(examples: Sequence[Example], tokenizer: Any, template: Any, *, max_input_tokens: int,
-           max_target_tokens: int) -> tuple[Any, TokenStats]:
+def encode(
+    examples: Sequence[Example],
+    tokenizer: Any,
+    template: Any,
+    *,
+    max_input_tokens: int,
+    max_target_tokens: int,
+) -> tuple[Any, TokenStats]:
     """A ``datasets.Dataset`` of input_ids/attention_mask/labels, and how many rows were truncated."""
     import datasets
 

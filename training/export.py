@@ -19,6 +19,7 @@ def export_feedback(store: Any, out: str | Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:
         for example in examples:
-            handle.write(json.dumps({"dialogue": example.dialogue, "summary": example.summary},
-                                    ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps({"dialogue": example.dialogue, "summary": example.summary}, ensure_ascii=False) + "\n"
+            )
     return len(examples)

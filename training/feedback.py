@@ -89,8 +89,10 @@ def latency_table(summaries: Sequence[Any], quantiles: Sequence[int] = (50, 90, 
     for summary in summaries:
         groups["all"].append(summary.latency_ms)
         groups[model_label(summary.model, summary.adapter)].append(summary.latency_ms)
-    return [{"group": group, "count": len(values), **{f"p{q}": percentile(values, q) for q in quantiles}}
-            for group, values in sorted(groups.items(), key=lambda kv: (kv[0] != "all", -len(kv[1])))]
+    return [
+        {"group": group, "count": len(values), **{f"p{q}": percentile(values, q) for q in quantiles}}
+        for group, values in sorted(groups.items(), key=lambda kv: (kv[0] != "all", -len(kv[1])))
+    ]
 
 
 def chat_report_summary(store: Any, top: int = 3) -> str:
@@ -108,6 +110,8 @@ def chat_report_summary(store: Any, top: int = 3) -> str:
     else:
         lines.append("No 👍/👎 votes yet.")
     latency = latency_table(summaries)[0]
-    lines.append(f"Latency: p50 {latency['p50'] / 1000:.1f} s, p90 {latency['p90'] / 1000:.1f} s, "
-                 f"p99 {latency['p99'] / 1000:.1f} s.")
+    lines.append(
+        f"Latency: p50 {latency['p50'] / 1000:.1f} s, p90 {latency['p90'] / 1000:.1f} s, "
+        f"p99 {latency['p99'] / 1000:.1f} s."
+    )
     return "\n".join(lines)

@@ -73,6 +73,8 @@ class TrainResult:
 
 
 def resolve_precision(requested: Precision, cuda: bool) -> str:
+    if requested not in ("auto", "bf16", "fp32", "fp16"):
+        raise TrainingConfigError(f"--precision {requested!r}: choose auto, bf16 or fp32")
     if requested == "fp16":
         raise TrainingConfigError("--precision fp16 is refused: T5 overflows in fp16. Use bf16 on a GPU, or fp32.")
     if requested == "bf16" and not cuda:
@@ -99,19 +101,22 @@ def load_template(config: TrainConfig) -> Any:
 def _build_model(config: TrainConfig) -> tuple[Any, Any]:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(config.model)
-        model = AutoModelForSeq2SeqLM.from_pretrained(config.model)
-    except OSError as exc:
-        raise TrainingConfigError(f"--model {config.model}: cannot load it ({exc})") from exc
+    from worker.model.loading import load_pretrained
+
+    # The worker's loader: local folders never touch the hub, and offline hub ids fail fast and clearly.
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, config.model, "--model", "config.json")
+    model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, config.model, "--model", "config.json")
     if config.gradient_checkpointing:
         model.config.use_cache = False
     if config.method == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 
         lora = LoraConfig(
-            task_type=TaskType.SEQ_2_SEQ_LM, r=config.lora_r, lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout, target_modules=list(config.target_modules),
+            task_type=TaskType.SEQ_2_SEQ_LM,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules),
         )
         if config.gradient_checkpointing:
             model.enable_input_require_grads()  # checkpointed frozen embeddings need a grad path
@@ -133,7 +138,7 @@ def _training_args(config: TrainConfig, precision: str, cuda: bool) -> Any:
         warmup_steps=config.warmup,
         weight_decay=config.weight_decay,
         gradient_accumulation_steps=config.grad_accum,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,
         bf16=precision == "bf16",
         use_cpu=not cuda,
         eval_strategy="epoch" if per_epoch else "steps",
@@ -152,19 +157,17 @@ def _training_args(config: TrainConfig, precision: str, cuda: bool) -> Any:
     )
 
 
-def _compute_metrics(tokenizer: Any) -> Any:
+def _compute_metrics(tokenizer: Any, references: list[str]) -> Any:
+    """Scores generated validation summaries against the full reference texts (not the cut labels)."""
     import numpy as np
 
     from training.metrics import mean_words, protocol_a
 
     def compute(prediction: Any) -> dict[str, float]:
-        preds, labels = prediction.predictions, prediction.label_ids
-        preds = np.where(preds < 0, tokenizer.pad_token_id, preds)
-        labels = np.where(labels < 0, tokenizer.pad_token_id, labels)
+        preds = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
         texts = [t.strip() for t in tokenizer.batch_decode(preds, skip_special_tokens=True)]
-        refs = [t.strip() for t in tokenizer.batch_decode(labels, skip_special_tokens=True)]
-        # One reference per validation dialogue, so protocols A and C coincide.
-        scores = protocol_a(texts, [[ref or "."] for ref in refs]).as_dict()
+        # The eval loader keeps dataset order; one reference per validation dialogue, so A and C coincide.
+        scores = protocol_a(texts, [[ref] for ref in references[: len(texts)]]).as_dict()
         scores.pop("n")
         return {**{k: round(v, 4) for k, v in scores.items()}, "gen_words": round(mean_words(texts), 2)}
 
@@ -184,23 +187,37 @@ def train(config: TrainConfig) -> TrainResult:
     out = Path(config.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     template = load_template(config)
-    train_rows, val_rows = train_val(config.data, train_limit=config.train_limit, val_limit=config.val_limit,
-                                     val_fraction=config.val_fraction, seed=config.seed)
+    train_rows, val_rows = train_val(
+        config.data,
+        train_limit=config.train_limit,
+        val_limit=config.val_limit,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+    )
     model, tokenizer = _build_model(config)
     lengths = {"max_input_tokens": config.max_input_tokens, "max_target_tokens": config.max_target_tokens}
     train_set, train_stats = encode(train_rows, tokenizer, template, **lengths)
     val_set, val_stats = encode(val_rows, tokenizer, template, **lengths)
-    log.info("training on %d examples (%d inputs truncated), validating on %d",
-             len(train_rows), train_stats.truncated_inputs, len(val_rows))
+    log.info(
+        "training on %d examples (%d inputs truncated), validating on %d",
+        len(train_rows),
+        train_stats.truncated_inputs,
+        len(val_rows),
+    )
     args = _training_args(config, precision, cuda)
     trainer = Seq2SeqTrainer(
-        model=model, args=args, train_dataset=train_set, eval_dataset=val_set, processing_class=tokenizer,
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        processing_class=tokenizer,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
-        compute_metrics=_compute_metrics(tokenizer), callbacks=[artifacts.LossLogger(out / "loss_log.jsonl")],
+        compute_metrics=_compute_metrics(tokenizer, [row.summary for row in val_rows]),
+        callbacks=[artifacts.LossLogger(out / "loss_log.jsonl")],
     )
     started = time.perf_counter()
     train_output = trainer.train()
-    validation = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items()}
+    validation = _final_evaluation(trainer)
     seconds = time.perf_counter() - started
     metrics = {
         "validation": validation,
@@ -210,12 +227,29 @@ def train(config: TrainConfig) -> TrainResult:
         "precision": precision,
     }
     _save(trainer, tokenizer, out, config)
-    artifacts.write_outputs(out, config=config, template=template, metrics=metrics,
-                            data={"source": config.data, "train": train_stats.as_dict(),
-                                  "validation": val_stats.as_dict(),
-                                  "train_ids": [row.id for row in train_rows][:1000]},
-                            training_args=json.loads(args.to_json_string()) | {"recap": asdict(config)})
+    artifacts.write_outputs(
+        out,
+        config=config,
+        template=template,
+        metrics=metrics,
+        data={
+            "source": config.data,
+            "train": train_stats.as_dict(),
+            "validation": val_stats.as_dict(),
+            "train_ids": [row.id for row in train_rows][:1000],
+        },
+        training_args=json.loads(args.to_json_string()) | {"recap": asdict(config)},
+    )
     return TrainResult(out=out, metrics=metrics, seconds=seconds)
+
+
+def _final_evaluation(trainer: Any) -> dict[str, Any]:
+    """The validation scores at the last step: reused when the schedule just evaluated there."""
+    history = trainer.state.log_history
+    last = next((e for e in reversed(history) if "eval_loss" in e), None)
+    if last is None or last.get("step") != trainer.state.global_step:
+        last = trainer.evaluate()
+    return {k.removeprefix("eval_"): v for k, v in last.items() if k.startswith("eval_")}
 
 
 def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
@@ -225,3 +259,6 @@ def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
         base.config.use_cache = True  # the worker generates with the cache on
     model.save_pretrained(out)  # adapter only for peft models, full weights otherwise
     tokenizer.save_pretrained(out)
+    scratch = out / "trainer"
+    if scratch.is_dir() and not any(scratch.iterdir()):
+        scratch.rmdir()  # save_strategy="no" leaves the trainer's output_dir empty

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from training.data import Example
+from training.data import DataError, Example
 from training.metrics import mean_words, score
 
 SHOT_FRAME = "Dialogue:\n\n{dialogue}\n\nWhat was going on?\n"
@@ -37,9 +37,9 @@ def make_prompt(name: str, dialogue: str, shots: Sequence[Example]) -> str:
     elif name == "few-shot":
         chosen = shots
     else:
-        raise ValueError(f"unknown template {name!r}; choose from {', '.join(TEMPLATES)}")
+        raise DataError(f"unknown template {name!r}; choose from {', '.join(TEMPLATES)}")
     if not chosen:
-        raise ValueError(f"{name} needs at least one example id (--shot-ids)")
+        raise DataError(f"{name} needs at least one example id (--shot-ids)")
     return "".join(shot_block(example) for example in chosen) + SHOT_FRAME.format(dialogue=dialogue)
 
 
@@ -47,50 +47,99 @@ def make_prompt(name: str, dialogue: str, shots: Sequence[Example]) -> str:
 class TemplateResult:
     name: str
     scores: dict[str, dict[str, float | int]]
-    prompts_over_window: int
     mean_prompt_tokens: float
     mean_words: float
+    ids: list[str]
     predictions: list[str]
 
     def summary(self) -> dict[str, Any]:
-        return {"template": self.name, **self.scores, "prompts_over_window": self.prompts_over_window,
-                "mean_prompt_tokens": self.mean_prompt_tokens, "mean_words": self.mean_words}
+        return {
+            "template": self.name,
+            **self.scores,
+            "mean_prompt_tokens": self.mean_prompt_tokens,
+            "mean_words": self.mean_words,
+        }
 
 
-def run_templates(targets: Sequence[Example], shots: Sequence[Example], names: Sequence[str], *,
-                  generate: Callable[[list[str]], list[str]], count_tokens: Callable[[str], int],
-                  window: int, batch_size: int) -> list[TemplateResult]:
-    """Generate with each template and score against every reference of each target."""
+@dataclass(frozen=True)
+class PromptRun:
+    results: list[TemplateResult]
+    skipped_over_window: list[str]  # target ids left out of every template because a prompt was too long
+    window: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "skipped_over_window": self.skipped_over_window,
+            "templates": [r.summary() for r in self.results],
+        }
+
+
+def run_templates(
+    targets: Sequence[Example],
+    shots: Sequence[Example],
+    names: Sequence[str],
+    *,
+    generate: Callable[[list[str]], list[str]],
+    count_tokens: Callable[[str], int],
+    window: int,
+    batch_size: int,
+) -> PromptRun:
+    """Generate with each template and score against every reference of each target.
+
+    Dialogues shown as examples are never scored. A target whose prompt exceeds the window under any
+    template is left out of all templates (so they stay comparable) and listed, never cut.
+    """
     shot_ids = {shot.id for shot in shots}
-    targets = [t for t in targets if t.id not in shot_ids]  # never score a dialogue the prompt shows
-    references = [list(t.all_references) for t in targets]
+    prompts = {name: [make_prompt(name, t.dialogue, shots) for t in targets] for name in names}
+    lengths = {name: [count_tokens(p) for p in values] for name, values in prompts.items()}
+    skipped = [t.id for i, t in enumerate(targets) if t.id in shot_ids or any(lengths[n][i] > window for n in names)]
+    keep = [i for i, t in enumerate(targets) if t.id not in skipped]
+    if not keep:
+        raise DataError(f"every prompt is longer than the window ({window} tokens); raise --max-input-tokens")
+    references = [list(targets[i].all_references) for i in keep]
     results = []
     for name in names:
-        prompts = [make_prompt(name, target.dialogue, shots) for target in targets]
-        lengths = [count_tokens(prompt) for prompt in prompts]
+        chosen = [prompts[name][i] for i in keep]
         outputs: list[str] = []
-        for start in range(0, len(prompts), batch_size):
-            outputs.extend(text.strip() for text in generate(prompts[start:start + batch_size]))
-        results.append(TemplateResult(
-            name=name, scores=score(outputs, references),
-            prompts_over_window=sum(length > window for length in lengths),
-            mean_prompt_tokens=round(sum(lengths) / len(lengths), 1),
-            mean_words=round(mean_words(outputs), 2), predictions=outputs,
-        ))
-    return results
+        for start in range(0, len(chosen), batch_size):
+            outputs.extend(text.strip() for text in generate(chosen[start : start + batch_size]))
+        results.append(
+            TemplateResult(
+                name=name,
+                scores=score(outputs, references),
+                mean_prompt_tokens=round(sum(lengths[name][i] for i in keep) / len(keep), 1),
+                mean_words=round(mean_words(outputs), 2),
+                ids=[targets[i].id for i in keep],
+                predictions=outputs,
+            )
+        )
+    return PromptRun(results, [s for s in skipped if s not in shot_ids], window)
 
 
-def results_table(results: Sequence[TemplateResult], window: int) -> str:
-    """Markdown: one row per template and protocol."""
+def results_table(run: PromptRun) -> str:
+    """Markdown: one row per template and protocol, then what was left out."""
     lines = [
-        "| template | protocol | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU | mean words | "
-        f"prompts over {window} tokens |",
+        "| template | protocol | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU | mean words | prompt tokens |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for result in results:
+    for result in run.results:
         for key, label in (("protocol_a", "A"), ("protocol_c", "C")):
             s = result.scores[key]
-            lines.append(f"| {result.name} | {label} | {s['rouge1']:.2f} | {s['rouge2']:.2f} | {s['rougeL']:.2f} | "
-                         f"{s['rougeLsum']:.2f} | {s['bleu']:.2f} | {result.mean_words} | "
-                         f"{result.prompts_over_window} |")
+            lines.append(
+                f"| {result.name} | {label} | {s['rouge1']:.2f} | {s['rouge2']:.2f} | {s['rougeL']:.2f} | "
+                f"{s['rougeLsum']:.2f} | {s['bleu']:.2f} | {result.mean_words} | "
+                f"{result.mean_prompt_tokens} |"
+            )
+    n = len(run.results[0].ids) if run.results else 0
+    lines += [
+        "",
+        f"{n} dialogues scored against all their references. Protocol A: every (prediction, "
+        "reference) pair, averaged over pairs; protocol C: best reference per prediction.",
+    ]
+    if run.skipped_over_window:
+        lines.append(
+            f"Left out of every template, prompt longer than {run.window} tokens: "
+            f"{len(run.skipped_over_window)} dialogues ({', '.join(run.skipped_over_window[:10])})."
+        )
     return "\n".join(lines)

@@ -39,36 +39,60 @@ class Section:
     blocks: list[str | Table | Chart] = field(default_factory=list)
 
 
-def metrics_section(result: Mapping[str, Any], predictions: Mapping[str, Sequence[str]],
-                    references: Sequence[str]) -> list[Section]:
+def metrics_section(
+    result: Mapping[str, Any], predictions: Mapping[str, Sequence[str]], references: Sequence[str]
+) -> list[Section]:
     sections = []
     for protocol, label in (("protocol_a", "A"), ("protocol_c", "C")):
-        rows = [[name, *(f"{row[protocol][k]:.2f}" for k in METRIC_KEYS), f"{row['mean_words']:.1f}"]
-                for name, row in result["systems"].items()]
-        gains = [[g["system"], g["over"], *(f"{g[k]:+.2f}" for k in METRIC_KEYS)]
-                 for g in result["improvements"][protocol]]
-        sections.append(Section(f"Offline metrics, protocol {label}", [
-            f"{PROTOCOL_TEXT[label]} {result['n']} dialogues, {result['references_per_dialogue']} references "
-            "each, 0-100 scale. The human row scores each annotator against the other two.",
-            Table(["system", *(METRIC_LABELS[k] for k in METRIC_KEYS), "mean words"], rows),
-            "Absolute improvement in percentage points:",
-            Table(["system", "over", *(METRIC_LABELS[k] for k in METRIC_KEYS)], gains),
-        ]))
+        rows = [
+            [name, *(f"{row[protocol][k]:.2f}" for k in METRIC_KEYS), f"{row['mean_words']:.1f}"]
+            for name, row in result["systems"].items()
+        ]
+        gains = [
+            [g["system"], g["over"], *(f"{g[k]:+.2f}" for k in METRIC_KEYS)] for g in result["improvements"][protocol]
+        ]
+        sections.append(
+            Section(
+                f"Offline metrics, protocol {label}",
+                [
+                    f"{PROTOCOL_TEXT[label]} {result['n']} dialogues, "
+                    f"{result['references_per_dialogue']} references "
+                    "each, 0-100 scale. The human row scores each annotator against the other two.",
+                    Table(["system", *(METRIC_LABELS[k] for k in METRIC_KEYS), "mean words"], rows),
+                    "Absolute improvement in percentage points:",
+                    Table(["system", "over", *(METRIC_LABELS[k] for k in METRIC_KEYS)], gains),
+                ],
+            )
+        )
     lengths = {name: [len(t.split()) for t in texts] for name, texts in predictions.items()}
     lengths["references"] = [len(t.split()) for t in references]
-    sections.append(Section("Output length", [
-        f"Mean words: references {result['reference_mean_words']:.1f}; "
-        + "; ".join(f"{name} {row['mean_words']:.1f}" for name, row in result["systems"].items()) + ".",
-        Chart("lengths", charts.length_histogram(lengths), "histogram of summary lengths in words"),
-    ]))
+    sections.append(
+        Section(
+            "Output length",
+            [
+                f"Mean words: references {result['reference_mean_words']:.1f}; "
+                + "; ".join(f"{name} {row['mean_words']:.1f}" for name, row in result["systems"].items())
+                + ".",
+                Chart("lengths", charts.length_histogram(lengths), "histogram of summary lengths in words"),
+            ],
+        )
+    )
     return sections
 
 
 def sweep_section(summary: Mapping[str, Any], logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Section:
     keys = summary["grid"]
-    rows = [[r["name"], *(str(r["params"][k]) for k in keys), r["status"],
-             f"{r['metrics'].get('rougeL', float('nan')):.2f}", f"{r['seconds']:.1f}", f"{r['peak_memory_mb']:.0f}"]
-            for r in summary["runs"]]
+    rows = [
+        [
+            r["name"],
+            *(str(r["params"][k]) for k in keys),
+            r["status"],
+            f"{r['metrics'].get('rougeL', float('nan')):.2f}",
+            f"{r['seconds']:.1f}",
+            f"{r['peak_memory_mb']:.0f}",
+        ]
+        for r in summary["runs"]
+    ]
     blocks: list[str | Table | Chart] = [
         f"{summary['method']} sweep; best by validation ROUGE-L (one reference): **{summary['best']}**.",
         Table(["run", *keys, "status", "ROUGE-L", "seconds", "peak MB"], rows),
@@ -92,28 +116,67 @@ def feedback_sections(store: Any) -> list[Section]:
     tables = feedback_tables(rows)
 
     def rate_table(kind: str) -> Table:
-        return Table([kind, "votes", "thumbs up", "rate", "95% CI (Wilson)"],
-                     [[r.group, str(r.votes), str(r.up), _pct(r.rate),
-                       f"{_pct(r.interval[0])}-{_pct(r.interval[1])}"] for r in tables[kind]])
+        return Table(
+            [kind, "votes", "thumbs up", "rate", "95% CI (Wilson)"],
+            [
+                [
+                    r.group,
+                    str(r.votes),
+                    str(r.up),
+                    _pct(r.rate),
+                    f"{_pct(r.interval[0])}-{_pct(r.interval[1])}",
+                ]
+                for r in tables[kind]
+            ],
+        )
 
-    sections = [Section("Live feedback by model and adapter", [
-        f"{len(summaries)} summaries, {len(rows)} votes (one live vote per person per summary).",
-        rate_table("model"),
-        *([Chart("feedback-model", charts.rate_bars(tables["model"], "by model and adapter"),
-                 "thumbs-up rate per model with confidence intervals")] if rows else []),
-    ])]
+    sections = [
+        Section(
+            "Live feedback by model and adapter",
+            [
+                f"{len(summaries)} summaries, {len(rows)} votes (one live vote per person per summary).",
+                rate_table("model"),
+                *(
+                    [
+                        Chart(
+                            "feedback-model",
+                            charts.rate_bars(tables["model"], "by model and adapter"),
+                            "thumbs-up rate per model with confidence intervals",
+                        )
+                    ]
+                    if rows
+                    else []
+                ),
+            ],
+        )
+    ]
     if rows:
-        sections.append(Section("Live feedback by platform and over time", [
-            rate_table("platform"), rate_table("source"),
-            Chart("feedback-time", charts.votes_over_time(by_day(rows)), "votes per day"),
-        ]))
+        sections.append(
+            Section(
+                "Live feedback by platform and over time",
+                [
+                    rate_table("platform"),
+                    rate_table("source"),
+                    Chart("feedback-time", charts.votes_over_time(by_day(rows)), "votes per day"),
+                ],
+            )
+        )
     latency = latency_table(summaries)
-    sections.append(Section("Latency", [
-        "Milliseconds from request to summary (Summary.latency_ms), linear-interpolated percentiles.",
-        Table(["model", "summaries", "p50", "p90", "p95", "p99"],
-              [[r["group"], str(r["count"]), *(f"{r[q]:.0f}" for q in ("p50", "p90", "p95", "p99"))]
-               for r in latency]),
-    ]))
+    sections.append(
+        Section(
+            "Latency",
+            [
+                "Milliseconds from request to summary (Summary.latency_ms), linear-interpolated percentiles.",
+                Table(
+                    ["model", "summaries", "p50", "p90", "p95", "p99"],
+                    [
+                        [r["group"], str(r["count"]), *(f"{r[q]:.0f}" for q in ("p50", "p90", "p95", "p99"))]
+                        for r in latency
+                    ],
+                ),
+            ],
+        )
+    )
     return sections
 
 
@@ -146,20 +209,25 @@ def to_html(title: str, sections: Sequence[Section]) -> str:
         for block in section.blocks:
             if isinstance(block, Table):
                 head = "".join(f"<th>{html.escape(h)}</th>" for h in block.headers)
-                rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                               for row in block.rows)
+                rows = "".join(
+                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block.rows
+                )
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
             elif isinstance(block, Chart):
                 data = base64.b64encode(block.png).decode("ascii")
                 body.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">')
             else:
                 body.append(f"<p>{_inline(block)}</p>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:.9em}"
-             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}")
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:.9em}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def write_report(out: str | Path, sections: Sequence[Section], title: str = "Recap evaluation report") -> Path:

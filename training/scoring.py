@@ -75,8 +75,13 @@ def read_references(path: str | Path) -> dict[str, list[str]]:
     return refs
 
 
-def align(predictions: dict[str, str], references: dict[str, list[str]], *, allow_empty: bool = False,
-          partial: bool = False) -> Aligned:
+def align(
+    predictions: dict[str, str],
+    references: dict[str, list[str]],
+    *,
+    allow_empty: bool = False,
+    partial: bool = False,
+) -> Aligned:
     """Predictions and references in one order; raises MetricsError naming every problem found."""
     problems = []
     unknown = [i for i in predictions if i not in references]
@@ -90,18 +95,22 @@ def align(predictions: dict[str, str], references: dict[str, list[str]], *, allo
         problems.append(f"{len(empty)} predictions are empty: {_ids(empty)} (--allow-empty scores them as empty)")
     unpredicted = [i for i in references if i not in predictions]
     if unpredicted and not partial:
-        problems.append(f"{len(unpredicted)} references have no prediction: {_ids(unpredicted)} "
-                        "(--partial scores only the predicted ids)")
+        problems.append(
+            f"{len(unpredicted)} references have no prediction: {_ids(unpredicted)} "
+            "(--partial scores only the predicted ids)"
+        )
     if problems:
         raise MetricsError("; ".join(problems))
     ids = [i for i in references if i in predictions]
     return Aligned(ids, [predictions[i] for i in ids], [references[i] for i in ids])
 
 
-def score_files(predictions: str | Path, references: str | Path, *, allow_empty: bool = False,
-                partial: bool = False) -> dict[str, dict[str, float | int]]:
-    aligned = align(read_predictions(predictions), read_references(references), allow_empty=allow_empty,
-                    partial=partial)
+def score_files(
+    predictions: str | Path, references: str | Path, *, allow_empty: bool = False, partial: bool = False
+) -> dict[str, dict[str, float | int]]:
+    aligned = align(
+        read_predictions(predictions), read_references(references), allow_empty=allow_empty, partial=partial
+    )
     return score(aligned.predictions, aligned.references)
 
 
@@ -110,7 +119,9 @@ def format_scores(result: dict[str, dict[str, float | int]]) -> str:
     lines = [f"{'protocol':<10} {'n':>6} {'ROUGE-1':>8} {'ROUGE-2':>8} {'ROUGE-L':>8} {'ROUGE-Lsum':>10} {'BLEU':>7}"]
     for key, label in (("protocol_a", "A"), ("protocol_c", "C")):
         s = result[key]
-        lines.append(f"{label:<10} {s['n']:>6} {s['rouge1']:>8.2f} {s['rouge2']:>8.2f} {s['rougeL']:>8.2f} "
-                     f"{s['rougeLsum']:>10.2f} {s['bleu']:>7.2f}")
+        lines.append(
+            f"{label:<10} {s['n']:>6} {s['rouge1']:>8.2f} {s['rouge2']:>8.2f} {s['rougeL']:>8.2f} "
+            f"{s['rougeLsum']:>10.2f} {s['bleu']:>7.2f}"
+        )
     lines += ["", PROTOCOL_TEXT["A"], PROTOCOL_TEXT["C"]]
     return "\n".join(lines)

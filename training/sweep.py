@@ -116,12 +116,18 @@ def _run_one(method: str, base: dict[str, Any], params: dict[str, Any], folder: 
     try:
         with memory:
             result = train(config)
-        record.update(status="ok", metrics=result.metrics["validation"],
-                      train_loss=result.metrics["train"].get("train_loss"))
+        record.update(
+            status="ok",
+            metrics=result.metrics["validation"],
+            train_loss=result.metrics["train"].get("train_loss"),
+        )
     except Exception as exc:  # noqa: BLE001 - one failed run must not lose the others; the record says why
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", metrics={})
-    record.update(seconds=round(time.perf_counter() - started, 2),
-                  peak_memory_mb=round(memory.peak_bytes / 2**20, 1), memory_measure=memory.measure)
+    record.update(
+        seconds=round(time.perf_counter() - started, 2),
+        peak_memory_mb=round(memory.peak_bytes / 2**20, 1),
+        memory_measure=memory.measure,
+    )
     write_json(folder / "record.json", record)
     return record
 
@@ -133,8 +139,14 @@ def run_sweep(config_path: str | Path, out: str | Path) -> dict[str, Any]:
     records = [_run_one(method, base, params, out / run_name(i, params)) for i, params in enumerate(combos, 1)]
     scored = [r for r in records if r["status"] == "ok" and "rougeL" in r["metrics"]]
     best = max(scored, key=lambda r: r["metrics"]["rougeL"])["name"] if scored else None
-    summary = {"method": method, "base": base, "grid": list(combos[0]), "best": best,
-               "best_by": "validation rougeL", "runs": records}
+    summary = {
+        "method": method,
+        "base": base,
+        "grid": list(combos[0]),
+        "best": best,
+        "best_by": "validation rougeL",
+        "runs": records,
+    }
     write_json(out / "summary.json", summary)
     (out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     return summary
@@ -142,18 +154,26 @@ def run_sweep(config_path: str | Path, out: str | Path) -> dict[str, Any]:
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     keys = summary["grid"]
-    lines = [f"# Sweep ({summary['method']}): best by validation ROUGE-L: {summary['best'] or 'none'}", "",
-             "Validation scores use one reference per dialogue (protocols A and C coincide).", "",
-             "| run | " + " | ".join(keys) + " | status | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | train loss | "
-             "seconds | peak MB |",
-             "|---|" + "---|" * (len(keys) + 8)]
+    lines = [
+        f"# Sweep ({summary['method']}): best by validation ROUGE-L: {summary['best'] or 'none'}",
+        "",
+        "Validation scores use one reference per dialogue (protocols A and C coincide).",
+        "",
+        "| run | " + " | ".join(keys) + " | status | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | train loss | "
+        "seconds | peak MB |",
+        "|---|" + "---|" * (len(keys) + 8),
+    ]
     for r in summary["runs"]:
         m = r["metrics"]
-        cells = [("**" + r["name"] + "**") if r["name"] == summary["best"] else r["name"],
-                 *(str(r["params"][k]) for k in keys), r["status"],
-                 *(f"{m[k]:.2f}" if k in m else "-" for k in ("rouge1", "rouge2", "rougeL", "bleu")),
-                 f"{r['train_loss']:.4f}" if r.get("train_loss") is not None else "-",
-                 f"{r['seconds']:.1f}", f"{r['peak_memory_mb']:.0f}"]
+        cells = [
+            ("**" + r["name"] + "**") if r["name"] == summary["best"] else r["name"],
+            *(str(r["params"][k]) for k in keys),
+            r["status"],
+            *(f"{m[k]:.2f}" if k in m else "-" for k in ("rouge1", "rouge2", "rougeL", "bleu")),
+            f"{r['train_loss']:.4f}" if r.get("train_loss") is not None else "-",
+            f"{r['seconds']:.1f}",
+            f"{r['peak_memory_mb']:.0f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     failed = [r for r in summary["runs"] if r["status"] != "ok"]
     lines += [""] + [f"- {r['name']} failed: {r['error']}" for r in failed]

@@ -41,6 +41,9 @@ class AdminCog(commands.Cog):
         text = (
             "Sharing is **on**: conversations behind summaries in this server may be kept for training "
             f"for {self.bot.settings.retention_days} days."
-            if enabled else "Sharing is **off**: no conversation text from this server is kept."
+            if enabled
+            else "Sharing is **off**: no conversation text from this server is kept."
         )
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )

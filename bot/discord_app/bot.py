@@ -39,8 +39,12 @@ class RecapBot(commands.Bot):
         intents.message_content = True  # privileged: without it, others' messages arrive empty
         apply_api_base(settings)
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents, tree_cls=RecapTree, help_command=None,
-            allowed_mentions=discord.AllowedMentions.none(), application_id=settings.discord_application_id,
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=RecapTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            application_id=settings.discord_application_id,
             **options,
         )
         self.settings = settings
@@ -60,9 +64,17 @@ class RecapBot(commands.Bot):
         await self.add_cog(AdminCog(self))
         self.add_dynamic_items(VoteButton)
         for name in OPTIONAL_EXTENSIONS:
-            if importlib.util.find_spec(name) is not None:
-                await self.load_extension(name)
+            await self._load_optional(name)
         await self.sync_commands()
+
+    async def _load_optional(self, name: str) -> None:
+        """Load a feature cog if it is installed; a broken one is logged, not fatal to the bot."""
+        if importlib.util.find_spec(name) is None:
+            return
+        try:
+            await self.load_extension(name)
+        except commands.ExtensionError:
+            log.exception("could not load %s; its commands are unavailable", name)
 
     def check_content_intent(self) -> bool:
         """Say at start-up when the Message Content intent is off in the Developer Portal.
@@ -100,11 +112,15 @@ def run_bot(settings: Any) -> None:
     """Run until interrupted; configuration problems end with a clear message, not a traceback."""
     token = settings.discord_token.get_secret_value() if settings.discord_token else ""
     if not token:
-        raise SystemExit("RECAP_DISCORD_TOKEN is not set: copy the bot token from the Developer Portal (Bot tab).")
+        raise SystemExit(
+            "RECAP_DISCORD_TOKEN is not set: copy the bot token from the Developer Portal (Bot tab)."
+        )
     bot = RecapBot(settings)
     try:
         bot.run(token, log_handler=None)
     except discord.LoginFailure:
-        raise SystemExit("Discord rejected RECAP_DISCORD_TOKEN: reset it in the Developer Portal and try again.")
+        raise SystemExit(
+            "Discord rejected RECAP_DISCORD_TOKEN: reset it in the Developer Portal and try again."
+        ) from None
     except discord.PrivilegedIntentsRequired:
-        raise SystemExit(CONTENT_INTENT_NOTE.replace("**", ""))
+        raise SystemExit(CONTENT_INTENT_NOTE.replace("**", "")) from None

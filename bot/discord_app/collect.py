@@ -16,8 +16,10 @@ import discord
 from bot.discord_app.errors import MissingChannelPermissions
 
 # Permission attribute -> the name Discord's UI shows, for replies a person can act on.
-READ_PERMISSIONS: dict[str, str] = {"view_channel": "View Channel", "read_message_history": "Read Message History"}
-SUMMARIZABLE = (discord.TextChannel, discord.Thread, discord.VoiceChannel, discord.StageChannel)
+READ_PERMISSIONS: dict[str, str] = {
+    "view_channel": "View Channel",
+    "read_message_history": "Read Message History",
+}
 
 
 @dataclass

@@ -60,7 +60,9 @@ def to_dialogue_message(message: discord.Message, lookup: Mapping[str, str] | No
         is_system=message.is_system(),
         message_id=str(message.id),
         thread_id=str(message.channel.id) if isinstance(message.channel, discord.Thread) else None,
-        reply_to=str(message.reference.message_id) if message.reference and message.reference.message_id else None,
+        reply_to=str(message.reference.message_id)
+        if message.reference and message.reference.message_id
+        else None,
         attachments=tuple(attachment.filename for attachment in message.attachments),
         markup="discord",
         names=names,
@@ -77,21 +79,29 @@ def needs_lookup(messages: Iterable[discord.Message], lookup: Mapping[str, str])
     return roles, channels
 
 
-async def guild_names(guild: discord.Guild | None, messages: list[discord.Message]) -> dict[str, str]:
-    """Role and channel names for the mentions in ``messages``: from the cache, else one fetch each."""
-    if guild is None:
-        return {}
-    lookup: dict[str, str] = {str(role.id): role.name for role in guild.roles}
-    lookup.update({str(channel.id): channel.name for channel in guild.channels})
-    lookup.update({str(thread.id): thread.name for thread in guild.threads})
+async def guild_names(
+    client: discord.Client, guild_id: int | None, messages: list[discord.Message]
+) -> dict[str, str]:
+    """Role and channel names for the mentions in ``messages``: from the cache, else one REST call each.
+
+    Interactions carry only a partial guild, so without a gateway cache the names come from REST.
+    """
+    guild = client.get_guild(guild_id) if guild_id else None
+    lookup: dict[str, str] = {}
+    if guild is not None:
+        lookup.update({str(role.id): role.name for role in guild.roles})
+        lookup.update({str(channel.id): channel.name for channel in guild.channels})
+        lookup.update({str(thread.id): thread.name for thread in guild.threads})
     missing_roles, missing_channels = needs_lookup(messages, lookup)
     try:
-        if missing_roles:
-            lookup.update({str(role.id): role.name for role in await guild.fetch_roles()})
-        if missing_channels:
-            lookup.update({str(channel.id): channel.name for channel in await guild.fetch_channels()})
+        if guild_id and missing_roles:
+            lookup.update({str(r["id"]): r["name"] for r in await client.http.get_roles(guild_id)})
+        if guild_id and missing_channels:
+            lookup.update(
+                {str(c["id"]): c["name"] for c in await client.http.get_all_guild_channels(guild_id)}
+            )
     except discord.HTTPException as exc:  # names are a nicety: fall back to placeholders
-        log.warning("could not look up role/channel names in guild %s: HTTP %s", guild.id, exc.status)
+        log.warning("could not look up role/channel names in guild %s: HTTP %s", guild_id, exc.status)
     return lookup
 
 

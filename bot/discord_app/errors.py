@@ -30,8 +30,10 @@ class MissingChannelPermissions(UserFacingError):
     def __init__(self, missing: list[str]) -> None:
         self.missing = missing
         names = " and ".join(f"**{name}**" for name in missing)
-        super().__init__(f"I can't read this channel: I need the {names} permission here. "
-                         "Ask a server admin to grant it to Recap's role.")
+        super().__init__(
+            f"I can't read this channel: I need the {names} permission here. "
+            "Ask a server admin to grant it to Recap's role."
+        )
 
 
 class MessageContentUnavailable(UserFacingError):
@@ -47,9 +49,12 @@ class NotServerManager(app_commands.CheckFailure):
     """Raised by `require_manage_guild`: the member lacks Manage Server."""
 
 
-QUEUE_DOWN = ("The summary queue is not reachable right now, so nothing was queued. "
-              "Please try again in a few minutes.")
-UNEXPECTED = "Something went wrong on my side. The error was logged for the operators; please try again later."
+QUEUE_DOWN = (
+    "The summary queue is not reachable right now, so nothing was queued. Please try again in a few minutes."
+)
+UNEXPECTED = (
+    "Something went wrong on my side. The error was logged for the operators; please try again later."
+)
 
 
 def require_manage_guild(interaction: discord.Interaction) -> bool:
@@ -84,7 +89,9 @@ def reply_for(error: BaseException) -> str:
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command here."
     if isinstance(error, discord.Forbidden):
-        return "Discord refused me access here (missing permission). Ask a server admin to check Recap's role."
+        return (
+            "Discord refused me access here (missing permission). Ask a server admin to check Recap's role."
+        )
     log.error("unexpected %s", type(error).__name__, exc_info=error)
     return UNEXPECTED
 
@@ -94,7 +101,9 @@ async def send_error(interaction: discord.Interaction, error: BaseException) -> 
     text = reply_for(error)
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
         else:
             await interaction.response.send_message(
                 text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

@@ -63,7 +63,8 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_C
     def __init__(self, summary_id: int, rating: int) -> None:
         super().__init__(
             discord.ui.Button(
-                style=discord.ButtonStyle.secondary, emoji=UP if rating > 0 else DOWN,
+                style=discord.ButtonStyle.secondary,
+                emoji=UP if rating > 0 else DOWN,
                 custom_id=vote_custom_id(summary_id, rating),
             )
         )
@@ -86,8 +87,12 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_C
         if found is None:
             text = "Sorry, I couldn't record that vote right now."
         else:
-            text = f"Thanks! Your {UP if self.rating > 0 else DOWN} is recorded (it replaces any earlier vote)."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            text = (
+                f"Thanks! Your {UP if self.rating > 0 else DOWN} is recorded (it replaces any earlier vote)."
+            )
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
     def _record(self, bot: RecapBot, voter: str) -> bool | None:
         if bot.store.get_summary(self.summary_id) is None:

@@ -19,9 +19,14 @@ from discord.ext import commands
 from bot.dialogue import format_dialogue
 from bot.discord_app.collect import Collected, check_read_access, collect_from, collect_thread, collect_window
 from bot.discord_app.convert import guild_names, is_unreadable, to_dialogue_message
-from bot.discord_app.errors import CONTENT_INTENT_NOTE, MessageContentUnavailable, RateLimited, UserFacingError
+from bot.discord_app.errors import (
+    CONTENT_INTENT_NOTE,
+    MessageContentUnavailable,
+    RateLimited,
+    UserFacingError,
+)
 from bot.queue import SummaryJob, enqueue_summary
-from bot.ratelimit import check_rate_limit, claim_once, release_claim
+from bot.ratelimit import check_rate_limit, claim_once
 
 if TYPE_CHECKING:
     from bot.discord_app.bot import RecapBot
@@ -34,7 +39,8 @@ class SummarizeCog(commands.Cog):
     def __init__(self, bot: RecapBot) -> None:
         self.bot = bot
         self.from_here = app_commands.ContextMenu(
-            name="Summarize from here", callback=self.summarize_from_here,
+            name="Summarize from here",
+            callback=self.summarize_from_here,
             allowed_contexts=app_commands.AppCommandContext(guild=True),
         )
 
@@ -52,8 +58,11 @@ class SummarizeCog(commands.Cog):
     )
     @app_commands.guild_only()
     async def summarize(
-        self, interaction: discord.Interaction, messages: app_commands.Range[int, 1, 20000] | None = None,
-        hours: app_commands.Range[float, 0.05, 720.0] | None = None, public: bool = False,
+        self,
+        interaction: discord.Interaction,
+        messages: app_commands.Range[int, 1, 20000] | None = None,
+        hours: app_commands.Range[float, 0.05, 720.0] | None = None,
+        public: bool = False,
     ) -> None:
         settings, channel = self.bot.settings, interaction.channel
         cap = settings.max_messages
@@ -85,16 +94,19 @@ class SummarizeCog(commands.Cog):
             log.info("interaction %s already handled", interaction.id)
             return
         await interaction.response.defer(ephemeral=not public, thinking=True)
-        try:
-            await self._rate_limit(interaction)
-            check_read_access(interaction)
-            job = await self._build_job(interaction, public, await collect())
-            enqueued = await asyncio.to_thread(enqueue_summary, job, self.bot.settings, redis)
-        except BaseException:
-            await asyncio.to_thread(release_claim, redis, key)
-            raise
-        log.info("interaction %s -> job %s (%d messages, created=%s)", interaction.id, enqueued.job_id,
-                 job.message_count, enqueued.created)
+        # The claim is kept even when a step below fails: once deferred, this interaction has had its
+        # one answer (the error reply), and Discord never redelivers it for a retry.
+        await self._rate_limit(interaction)
+        check_read_access(interaction)
+        job = await self._build_job(interaction, public, await collect())
+        enqueued = await asyncio.to_thread(enqueue_summary, job, self.bot.settings, redis)
+        log.info(
+            "interaction %s -> job %s (%d messages, created=%s)",
+            interaction.id,
+            enqueued.job_id,
+            job.message_count,
+            enqueued.created,
+        )
 
     async def _rate_limit(self, interaction: discord.Interaction) -> None:
         decision = await asyncio.to_thread(
@@ -103,26 +115,38 @@ class SummarizeCog(commands.Cog):
         if not decision.allowed:
             raise RateLimited(decision.message())
 
-    async def _build_job(self, interaction: discord.Interaction, public: bool, collected: Collected) -> SummaryJob:
+    async def _build_job(
+        self, interaction: discord.Interaction, public: bool, collected: Collected
+    ) -> SummaryJob:
         people = [m for m in collected.messages if not (m.author.bot or m.is_system())]
         unreadable = sum(1 for m in people if is_unreadable(m))
         if people and unreadable == len(people):
             raise MessageContentUnavailable()
         note = CONTENT_INTENT_NOTE if unreadable or not self.bot.intents.message_content else ""
-        names = await guild_names(interaction.guild, collected.messages)
+        names = await guild_names(self.bot, interaction.guild_id, collected.messages)
         dialogue = format_dialogue([to_dialogue_message(m, names) for m in collected.messages])
         channel = interaction.channel
         thread = channel if isinstance(channel, discord.Thread) else None
         return SummaryJob(
-            request_id=f"discord:{interaction.id}", platform="discord", dialogue=dialogue.text,
-            speakers=dialogue.speakers, workspace=str(interaction.guild_id or ""),
+            request_id=f"discord:{interaction.id}",
+            platform="discord",
+            dialogue=dialogue.text,
+            speakers=dialogue.speakers,
+            workspace=str(interaction.guild_id or ""),
             channel=str(thread.parent_id if thread else interaction.channel_id),
-            thread=str(thread.id) if thread else None, requester=str(interaction.user.id),
-            message_count=dialogue.message_count, public=public,
+            thread=str(thread.id) if thread else None,
+            requester=str(interaction.user.id),
+            message_count=dialogue.message_count,
+            public=public,
             destination={
-                "application_id": str(interaction.application_id), "token": interaction.token,
-                "channel_id": str(interaction.channel_id), "user_id": str(interaction.user.id),
-                "created_at": interaction.created_at.timestamp(), "public": public,
-                "scope": collected.scope, "capped": collected.capped, "note": note,
+                "application_id": str(interaction.application_id),
+                "token": interaction.token,
+                "channel_id": str(interaction.channel_id),
+                "user_id": str(interaction.user.id),
+                "created_at": interaction.created_at.timestamp(),
+                "public": public,
+                "scope": collected.scope,
+                "capped": collected.capped,
+                "note": note,
             },
         )

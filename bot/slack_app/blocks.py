@@ -55,15 +55,16 @@ class SlackPost:
     blocks: list[dict[str, Any]]
 
 
+def _button(action_id: str, value: str, label: str) -> dict[str, Any]:
+    text = {"type": "plain_text", "text": label}
+    return {"type": "button", "action_id": action_id, "value": value, "text": text}
+
+
 def _buttons(summary_id: int, private: bool) -> dict[str, Any]:
     value = str(summary_id)
-    elements: list[dict[str, Any]] = [
-        {"type": "button", "action_id": VOTE_UP, "value": value, "text": {"type": "plain_text", "text": "👍"}},
-        {"type": "button", "action_id": VOTE_DOWN, "value": value, "text": {"type": "plain_text", "text": "👎"}},
-    ]
+    elements = [_button(VOTE_UP, value, "👍"), _button(VOTE_DOWN, value, "👎")]
     if private:
-        elements.append({"type": "button", "action_id": SHARE, "value": value, "style": "primary",
-                         "text": {"type": "plain_text", "text": "Share in channel"}})
+        elements.append({**_button(SHARE, value, "Share in channel"), "style": "primary"})
     return {"type": "actions", "block_id": f"recap_feedback_{value}", "elements": elements}
 
 
@@ -81,7 +82,8 @@ def summary_posts(text: str, summary_id: int, message_count: int, private: bool)
     for number, chunk in enumerate(chunks):
         blocks: list[dict[str, Any]] = []
         if number == 0:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _header(message_count)}]})
+            header = {"type": "mrkdwn", "text": _header(message_count)}
+            blocks.append({"type": "context", "elements": [header]})
         blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in chunk]
         if number == len(chunks) - 1:
             blocks.append(_buttons(summary_id, private))

@@ -57,14 +57,14 @@ def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) 
 
 
 def collect_channel(
-    client: WebClient, channel: str, *, oldest: float | None, limit: int
+    client: WebClient, channel: str, *, oldest: float | None, limit: int, count: int | None = None
 ) -> list[SlackMessage]:
-    """Top-level messages since ``oldest`` (or the last ``limit``), each followed by its thread
+    """Top-level messages since ``oldest`` (and/or the last ``count``), each followed by its thread
     replies, oldest first; at most ``limit`` messages in all, keeping the newest."""
     params: dict[str, Any] = {"channel": channel}
     if oldest is not None:
         params["oldest"] = f"{oldest:.6f}"
-    top = list(_pages(client.conversations_history, limit, **params))
+    top = list(_pages(client.conversations_history, min(count or limit, limit), **params))
     top.reverse()  # history pages are newest first
     collected: list[SlackMessage] = []
     for message in top:
@@ -112,7 +112,9 @@ def _lookup(client: WebClient, user_id: str) -> str | None:
     except SlackApiError:
         return None  # deleted or foreign user: the dialogue calls them "someone"
     profile = user.get("profile") or {}
-    for candidate in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
+    candidates = (profile.get("display_name"), profile.get("real_name"), user.get("real_name"),
+                  user.get("name"))
+    for candidate in candidates:
         if candidate and candidate.strip():
             return candidate.strip()
     return None

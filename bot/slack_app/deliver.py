@@ -49,7 +49,7 @@ def _via_response_url(url: str, post: SlackPost) -> bool:
     """True if Slack accepted the post; False when the URL expired or was used up (then fall back)."""
     try:
         response = WebhookClient(url, timeout=15).send(
-            text=post.text, blocks=post.blocks, response_type="ephemeral", replace_original=False,
+            text=post.text, blocks=post.blocks or None, response_type="ephemeral", replace_original=False,
         )
     except OSError:
         return False

@@ -7,3 +7,6 @@ __all__ = [
     "Base", "Feedback", "SharedDialogue", "SharedExample", "Store", "StoreError", "Summary",
     "WorkspaceSetting", "hash_voter",
 ]
+
+# Register the digest tables on Base, so every Store creates them at start-up.
+import bot.store.digest  # noqa: E402,F401

@@ -26,6 +26,7 @@ class Call:
     method: str  # "conversations.history", or "response_url" for response_url posts
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    accepted: bool = True  # False when the fake refused it (429, a Slack error, an expired URL)
 
 
 class FakeSlackAPI:
@@ -74,7 +75,9 @@ class FakeSlackAPI:
             "profile": {"display_name": display_name, "real_name": real_name or display_name},
         }
 
-    def add_message(self, channel: str, user: str | None, text: str, ts: float, **extra: Any) -> dict[str, Any]:
+    def add_message(
+        self, channel: str, user: str | None, text: str, ts: float, **extra: Any
+    ) -> dict[str, Any]:
         message = {"type": "message", "text": text, "ts": f"{ts:.6f}", **extra}
         if user is not None:
             message["user"] = user
@@ -88,26 +91,29 @@ class FakeSlackAPI:
             return [call for call in self.calls if call.method == method]
 
     def posts(self) -> list[Call]:
-        """Everything the bot posted to people: messages, ephemerals and response_url posts."""
+        """What the bot posted to people and Slack accepted: messages, ephemerals, response_url posts."""
         kinds = {"chat.postMessage", "chat.postEphemeral", "response_url"}
         with self._lock:
-            return [call for call in self.calls if call.method in kinds]
+            return [call for call in self.calls if call.method in kinds and call.accepted]
 
     # Request handling
 
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        call = Call(method, params)
         with self._lock:
-            self.calls.append(Call(method, params))
+            self.calls.append(call)
             retry_after = self.rate_limit_once.pop(method, None)
         if retry_after is not None:
+            call.accepted = False
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
         time.sleep(self.delays.get(method, 0))
-        if method in self.errors:
-            return 200, {"ok": False, "error": self.errors[method]}, {}
         handler = getattr(self, "_" + method.replace(".", "_"), None)
-        if handler is None:
-            return 200, {"ok": False, "error": "unknown_method"}, {}
-        return 200, handler(params), {}
+        if method in self.errors or handler is None:
+            call.accepted = False
+            return 200, {"ok": False, "error": self.errors.get(method, "unknown_method")}, {}
+        body = handler(params)
+        call.accepted = bool(body.get("ok"))
+        return 200, body, {}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "user": "recap"}
@@ -133,7 +139,7 @@ class FakeSlackAPI:
         if isinstance(found, dict):
             return found
         oldest = float(params.get("oldest") or 0)
-        top = [m for m in found if m.get("thread_ts", m["ts"]) == m["ts"] or m.get("subtype") == "thread_broadcast"]
+        top = [m for m in found if m.get("thread_ts", m["ts"]) == m["ts"] or _broadcast(m)]
         top = [m for m in top if float(m["ts"]) > oldest]
         return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), params)
 
@@ -168,11 +174,14 @@ class FakeSlackAPI:
         return {"ok": True}
 
     def response_post(self, name: str, body: dict[str, Any]) -> tuple[int, str]:
+        expired = name in self.expired_urls
         with self._lock:
-            self.calls.append(Call("response_url", {**body, "_url": name}))
-        if name in self.expired_urls:
-            return 404, "expired_url"
-        return 200, "ok"
+            self.calls.append(Call("response_url", {**body, "_url": name}, accepted=not expired))
+        return (404, "expired_url") if expired else (200, "ok")
+
+
+def _broadcast(message: dict[str, Any]) -> bool:
+    return message.get("subtype") == "thread_broadcast"
 
 
 def _parse_body(handler: BaseHTTPRequestHandler) -> dict[str, Any]:

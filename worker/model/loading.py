@@ -72,7 +72,7 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 
 
 def load_pretrained(loader: Callable[..., T], value: str, setting: str, marker: str, **kwargs: Any) -> T:
-    """Call ``loader(source, **kwargs)`` (a ``from_pretrained``), turning every failure into ModelLoadError."""
+    """Call ``loader(source, **kwargs)`` (a from_pretrained); every failure becomes ModelLoadError."""
     folder = local_folder(value, setting, marker)
     try:
         if folder is not None:
@@ -92,8 +92,7 @@ def load_pretrained(loader: Callable[..., T], value: str, setting: str, marker: 
     except Exception as exc:  # noqa: BLE001 - from_pretrained raises many types; all mean "cannot load"
         detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         raise ModelLoadError(
-            f"{setting} = {value!r}: could not load it ({type(exc).__name__}: {detail}). "
-            f"{_what_to_do(setting, marker)}"
+            f"{setting} = {value!r}: could not load it ({type(exc).__name__}: {detail}). {_what_to_do(setting, marker)}"
         ) from exc
 
 

@@ -26,9 +26,7 @@ class PromptTemplate:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"prompt name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.template, str) or PLACEHOLDER not in self.template:
-            raise ValueError(
-                f"prompt template {self.name!r} must contain {PLACEHOLDER}; got {self.template!r}"
-            )
+            raise ValueError(f"prompt template {self.name!r} must contain {PLACEHOLDER}; got {self.template!r}")
 
     @property
     def version(self) -> str:

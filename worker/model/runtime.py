@@ -28,8 +28,14 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 __all__ = [
-    "GenerationSettings", "InputTooLongError", "ModelLoadError", "SummarizerBackend", "SummaryOutput",
-    "TransformersRuntime", "clear_runtime_cache", "get_runtime",
+    "GenerationSettings",
+    "InputTooLongError",
+    "ModelLoadError",
+    "SummarizerBackend",
+    "SummaryOutput",
+    "TransformersRuntime",
+    "clear_runtime_cache",
+    "get_runtime",
 ]
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,9 @@ class GenerationSettings:
     def generate_kwargs(self) -> dict[str, Any]:
         """Arguments for ``model.generate``; sampling knobs only when sampling (else they warn)."""
         kwargs: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens, "num_beams": self.num_beams, "do_sample": self.do_sample,
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": self.num_beams,
+            "do_sample": self.do_sample,
         }
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
@@ -129,8 +137,12 @@ class TransformersRuntime:
     @classmethod
     def from_settings(cls, settings: Settings) -> TransformersRuntime:
         return cls(
-            settings.model, settings.adapter, device=settings.device, max_input_tokens=settings.max_input_tokens,
-            generation=GenerationSettings.from_settings(settings), batch_size=settings.batch_size,
+            settings.model,
+            settings.adapter,
+            device=settings.device,
+            max_input_tokens=settings.max_input_tokens,
+            generation=GenerationSettings.from_settings(settings),
+            batch_size=settings.batch_size,
             cache_dir=settings.cache_dir,
         )
 
@@ -141,7 +153,12 @@ class TransformersRuntime:
         extra = {"cache_dir": cache_dir} if cache_dir else {}
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_id, MODEL_SETTING, "config.json", **extra)
         model = load_pretrained(
-            AutoModelForSeq2SeqLM.from_pretrained, self.model_id, MODEL_SETTING, "config.json", dtype=self.dtype, **extra
+            AutoModelForSeq2SeqLM.from_pretrained,
+            self.model_id,
+            MODEL_SETTING,
+            "config.json",
+            dtype=self.dtype,
+            **extra,
         )
         if self.adapter:
             from peft import PeftModel
@@ -154,8 +171,14 @@ class TransformersRuntime:
         if model.dtype == torch.float16:
             raise ValueError("refusing to run T5 in float16 (it overflows); use bfloat16 or float32")
         model.to(self.device).eval()
-        log.info("loaded model=%s adapter=%s device=%s dtype=%s prompt=%s",
-                 self.model_id, self.adapter, self.device, self.dtype, self.prompt.version)
+        log.info(
+            "loaded model=%s adapter=%s device=%s dtype=%s prompt=%s",
+            self.model_id,
+            self.adapter,
+            self.device,
+            self.dtype,
+            self.prompt.version,
+        )
         return tokenizer, model
 
     # -- tokens -------------------------------------------------------------------------------------
@@ -223,7 +246,11 @@ class TransformersRuntime:
             for index in (i for i in range(len(dialogues)) if i not in outputs):
                 result = map_reduce(dialogues[index], self._summarize_texts, self.fits)
                 outputs[index] = SummaryOutput(
-                    result.text, counts[index], self._output_tokens(result.text), result.parts, result.model_calls
+                    result.text,
+                    counts[index],
+                    self._output_tokens(result.text),
+                    result.parts,
+                    result.model_calls,
                 )
         log.debug("summarized %d dialogues (%d long)", len(dialogues), len(dialogues) - len(short))
         return [outputs[i] for i in range(len(dialogues))]
@@ -255,8 +282,15 @@ def get_runtime(settings: Settings | None = None) -> TransformersRuntime:
 
         settings = active_settings()
     generation = GenerationSettings.from_settings(settings)
-    key = (settings.model, settings.adapter, settings.device, settings.max_input_tokens, generation,
-           settings.batch_size, settings.cache_dir)
+    key = (
+        settings.model,
+        settings.adapter,
+        settings.device,
+        settings.max_input_tokens,
+        generation,
+        settings.batch_size,
+        settings.cache_dir,
+    )
     with _cache_lock:
         if key not in _cache:
             _cache.clear()  # one model per worker process: free the old one before loading another

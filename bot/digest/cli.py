@@ -1,0 +1,36 @@
+"""`recap scheduler`: run the digest scheduler (one leader among any number of copies).
+
+Mount with `app.command("scheduler")(scheduler_command)`. It needs Redis and the store; digest jobs
+run on the ordinary `recap worker`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+
+def scheduler_command(
+    interval: Annotated[float, typer.Option("--interval", min=1, help="Seconds between ticks.")] = 20,
+    once: Annotated[bool, typer.Option("--once", help="Tick once (if leader) and exit.")] = False,
+) -> None:
+    """Post daily digests on time: enqueue due digest jobs (only the leader among schedulers does)."""
+    from bot.digest.scheduler import DigestScheduler
+    from config.logging import setup_logging
+    from config.settings import active_settings
+
+    settings = active_settings()
+    setup_logging(settings.log_level)
+    scheduler = DigestScheduler(settings, lock_ttl_s=max(60, interval * 3))
+    if once:
+        report = scheduler.tick()
+        scheduler.lock.release()
+        typer.echo(f"leader={report.leader} enqueued={len(report.enqueued)} skipped={len(report.skipped)}")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    scheduler.run(interval_s=interval, stop=stop)

@@ -1,0 +1,186 @@
+"""Discord side of the daily digest (used by the worker's digest job through bot.digest.platforms).
+
+Synchronous REST through the deliverer's `DiscordApi` (the worker has no gateway connection): history
+after the window's start, following pagination, plus the threads started in the window; mentions are
+resolved to names; posts carry `allowed_mentions = {"parse": []}` and suppressed embeds, so nothing
+in a digest can ping anyone. Each part has a nonce with `enforce_nonce`, so Discord itself drops a
+repeat of a part whose first attempt went through unnoticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from discord.utils import escape_markdown, time_snowflake
+
+from bot.dialogue import Message, defuse_mentions
+from bot.digest.controls import ChannelInfo, DigestRefused
+from bot.digest.render import Style
+from bot.discord_app.deliver import DiscordApi, DiscordRefused, _add_reactions
+from bot.discord_app.rest import MESSAGE_LIMIT, message_flags, no_mentions, vote_components
+from worker.delivery import TransientDeliveryError
+
+log = logging.getLogger("recap.discord.digest")
+
+VIEW_CHANNEL = 1 << 10
+PAGE = 100
+PEOPLE_TYPES = {0, 19}  # default messages and replies; the rest are system notices
+JUMP = "https://discord.com/channels/{guild}/{channel}/{message}"
+
+
+def _text(value: str) -> str:
+    return escape_markdown(defuse_mentions(value))
+
+
+STYLE = Style(
+    text=_text,
+    bold=lambda text: f"**{text}**",
+    link=lambda url, label: f"[{label}](<{url}>)",
+    limit=MESSAGE_LIMIT,
+)
+
+
+def channel_info_from(data: dict[str, Any]) -> ChannelInfo:
+    """Private = @everyone (the role whose id is the guild's) is denied View Channel on the channel."""
+    guild = str(data.get("guild_id") or "")
+    private = any(
+        str(overwrite.get("id")) == guild and int(overwrite.get("deny") or 0) & VIEW_CHANNEL
+        for overwrite in data.get("permission_overwrites") or []
+    )
+    # The bot could read the channel's record, so it can see the channel.
+    return ChannelInfo(id=str(data["id"]), name=str(data.get("name") or ""), private=private, bot_member=True)
+
+
+def nonce_for(key: str, part: int) -> str:
+    """Discord nonces are at most 25 characters."""
+    return hashlib.sha256(f"{key}:{part}".encode()).hexdigest()[:25]
+
+
+class ReadApi(DiscordApi):
+    """The deliverer's client, for GETs whose answer is a JSON list (history, roles, channels)."""
+
+    def get(self, path: str) -> Any:
+        try:
+            response = self.session.get(self.base + path, timeout=15)
+        except requests.RequestException as exc:
+            raise TransientDeliveryError(f"Discord unreachable ({type(exc).__name__})") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientDeliveryError(f"Discord answered HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise DiscordRefused(response.status_code, 0)
+        return response.json()
+
+
+class DiscordDigest:
+    style = STYLE
+
+    def __init__(self, settings: Any) -> None:
+        self.api = ReadApi(settings)
+        self._guilds: dict[str, str] = {}  # channel -> guild
+        self._names: dict[str, dict[str, str]] = {}  # guild -> role and channel names
+
+    def channel_info(self, channel: str) -> ChannelInfo:
+        try:
+            data = self.api.get(f"/channels/{channel}") or {}
+        except DiscordRefused as exc:
+            log.info("channel %s is not visible to the bot (HTTP %s)", channel, exc.status)
+            raise DigestRefused(
+                "I can't see that channel. Give Recap's role View Channel there first."
+            ) from None
+        self._guilds[channel] = str(data.get("guild_id") or "")
+        return channel_info_from(data)
+
+    def _history(self, channel: str, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+        after, stop = time_snowflake(start), time_snowflake(end)
+        found: list[dict[str, Any]] = []
+        while len(found) < limit:
+            page = self.api.get(f"/channels/{channel}/messages?limit={PAGE}&after={after}") or []
+            found += [m for m in page if int(m["id"]) < stop]
+            if len(page) < PAGE or any(int(m["id"]) >= stop for m in page):
+                break
+            after = max(int(m["id"]) for m in page)
+        return sorted(found, key=lambda m: int(m["id"]))[:limit]
+
+    def collect(self, channel: str, start: datetime, end: datetime, limit: int) -> list[Message]:
+        guild = self._guilds.get(channel) or str((self.api.get(f"/channels/{channel}") or {}).get("guild_id"))
+        raw = self._history(channel, start, end, limit)
+        threads = [str(m["thread"]["id"]) for m in raw if isinstance(m.get("thread"), dict)]
+        replies = {thread: self._history(thread, start, end, limit) for thread in threads}
+        names = self._guild_names(guild)
+        messages = [
+            self._message(m, guild, channel, str(m["thread"]["id"]) if m.get("thread") else None, names)
+            for m in raw
+        ]
+        for thread, items in replies.items():
+            messages += [self._message(m, guild, thread, thread, names) for m in items]
+        return sorted(messages, key=lambda m: m.timestamp)[-limit:]
+
+    def _guild_names(self, guild: str) -> dict[str, str]:
+        if guild not in self._names:
+            names: dict[str, str] = {}
+            try:
+                names.update(
+                    {str(r["id"]): str(r["name"]) for r in self.api.get(f"/guilds/{guild}/roles") or []}
+                )
+                names.update(
+                    {
+                        str(c["id"]): str(c.get("name") or "")
+                        for c in self.api.get(f"/guilds/{guild}/channels") or []
+                    }
+                )
+            except DiscordRefused:  # names are a nicety: mentions fall back to placeholders
+                log.info("could not read role/channel names of guild %s", guild)
+            self._names[guild] = names
+        return self._names[guild]
+
+    def _message(
+        self, data: dict[str, Any], guild: str, channel: str, thread: str | None, guild_names: dict[str, str]
+    ) -> Message:
+        author = data.get("author") or {}
+        names = dict(guild_names)
+        for mentioned in data.get("mentions") or []:
+            names[str(mentioned["id"])] = _display(mentioned)
+        return Message(
+            author_id=str(author.get("id", "")),
+            display_name=_display(author),
+            text=str(data.get("content") or ""),
+            timestamp=datetime.fromisoformat(str(data["timestamp"])).astimezone(UTC),
+            is_bot=bool(author.get("bot") or data.get("webhook_id")),
+            is_system=int(data.get("type") or 0) not in PEOPLE_TYPES,
+            message_id=str(data["id"]),
+            thread_id=thread,
+            attachments=tuple(str(a.get("filename") or "file") for a in data.get("attachments") or []),
+            markup="discord",
+            names=names,
+            permalink=JUMP.format(guild=guild, channel=channel, message=data["id"]),
+        )
+
+    def permalink(self, channel: str, message: Message) -> str | None:
+        return message.permalink
+
+    def post(self, target: str, text: str, *, key: str, part: int, summary_id: int, last: bool) -> str:
+        body: dict[str, Any] = {
+            "content": text,
+            "allowed_mentions": no_mentions(),
+            "flags": message_flags(),
+            "nonce": nonce_for(key, part),
+            "enforce_nonce": True,
+        }
+        if last and summary_id:
+            body["components"] = vote_components(summary_id)
+        message = self.api.call("POST", f"/channels/{target}/messages", body) or {}
+        if part == 0 and summary_id:  # 👍 / 👎 on the message whose ref the summary row keeps
+            _add_reactions(self.api, str(message.get("channel_id") or target), str(message["id"]))
+        return f"{message.get('channel_id') or target}:{message['id']}"
+
+
+def _display(user: dict[str, Any]) -> str:
+    return str(user.get("global_name") or user.get("username") or "someone")
+
+
+def digest_platform(settings: Any) -> DiscordDigest:
+    return DiscordDigest(settings)

@@ -1,0 +1,168 @@
+"""One summary request, after the ack: dedupe, rate limit, collect, convert, enqueue.
+
+Called from the lazy listeners of the command, the thread shortcut and the mention, so all three
+behave the same. Every outcome reaches the requester as a short private note; no message text
+is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.dialogue import EmptyConversationError, format_dialogue
+from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
+from bot.ratelimit import check_rate_limit, claim_once, release_claim
+from bot.slack_app.collect import NotInChannelError, UserDirectory, collect_channel, collect_thread
+from bot.slack_app.convert import to_messages
+from bot.store import Store
+
+log = logging.getLogger("recap.slack.flow")
+
+Notify = Callable[[str], None]
+
+REDIS_DOWN = (
+    ":warning: Recap cannot reach its job queue right now, so your summary was not started. "
+    "Please try again in a few minutes; if it keeps happening, tell the operator."
+)
+NOT_IN_CHANNEL = (
+    "I can't read this conversation yet. Add me first: type `/invite @Recap` in the channel "
+    "(for a private channel, an existing member has to invite me), then try again."
+)
+SLACK_ERROR = ":warning: Slack did not let me read the messages just now. Please try again in a minute."
+UNEXPECTED = ":warning: Something went wrong while preparing your summary. Please try again."
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    request_id: str  # the job id derives from it: one request, one job
+    claim_key: str  # what a retry or double click repeats
+    team: str
+    channel: str
+    user: str
+    thread_ts: str | None = None  # summarize this whole thread
+    oldest: float | None = None  # or the channel since then
+    limit: int = 500  # messages in all, thread replies included
+    count: int | None = None  # `/summarize 100`: the last 100 top-level messages
+    public: bool = False
+    claim_ttl_s: int = 86400
+    destination: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Deps:
+    """What the listeners share: settings, one Redis client (a thread-safe pool), the name cache."""
+
+    settings: Any
+    connection: Redis
+    users: UserDirectory = field(default_factory=UserDirectory)
+    _store: Store | None = None
+
+    def store(self) -> Store:
+        """Opened on first use, so the app starts (and acks) even while the database is slow."""
+        if self._store is None:
+            self._store = Store.from_settings(self.settings)
+        return self._store
+
+
+def responder(respond: Respond) -> Notify:
+    """Private notes through the request's response_url."""
+
+    def notify(message: str) -> None:
+        respond(text=message, response_type="ephemeral", replace_original=False)
+
+    return notify
+
+
+def ephemeral(client: WebClient, channel: str, user: str, thread_ts: str | None = None) -> Notify:
+    """Private notes with chat.postEphemeral (events have no response_url)."""
+
+    def notify(message: str) -> None:
+        params: dict[str, Any] = {"channel": channel, "user": user, "text": message}
+        if thread_ts:
+            params["thread_ts"] = thread_ts
+        client.chat_postEphemeral(**params)
+
+    return notify
+
+
+def _collect(request: SummaryRequest, client: WebClient) -> list[dict[str, Any]]:
+    if request.thread_ts:
+        return collect_thread(client, request.channel, request.thread_ts, request.limit)
+    return collect_channel(
+        client, request.channel, oldest=request.oldest, limit=request.limit, count=request.count
+    )
+
+
+def _job(request: SummaryRequest, client: WebClient, deps: Deps) -> SummaryJob:
+    raw = _collect(request, client)
+    messages = to_messages(raw, deps.users.names_for(client, raw))
+    dialogue = format_dialogue(messages)
+    return SummaryJob(
+        request_id=request.request_id, platform="slack", dialogue=dialogue.text, speakers=dialogue.speakers,
+        workspace=request.team, channel=request.channel, thread=request.thread_ts, requester=request.user,
+        message_count=dialogue.message_count, public=request.public, destination=request.destination,
+    )
+
+
+def _gate(request: SummaryRequest, notify: Notify, deps: Deps) -> bool:
+    """Claim the request and check the rate limit; False when it must not go on."""
+    if not claim_once(deps.connection, request.claim_key, request.claim_ttl_s):
+        log.info("request %s is a repeat; ignored", request.request_id)
+        return False
+    decision = check_rate_limit(deps.connection, f"slack:{request.team}:{request.user}", deps.settings)
+    if not decision.allowed:
+        log.info("request %s rate limited for %ss", request.request_id, decision.retry_after_s)
+        notify(decision.message())
+        return False
+    return True
+
+
+def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps: Deps) -> None:
+    """Never raises: the requester always hears what happened."""
+    claimed = False
+    release = True  # release the claim unless the requester got a final answer
+    try:
+        if not _gate(request, notify, deps):
+            return
+        claimed = True
+        job = _job(request, client, deps)
+        enqueued = enqueue_summary(job, deps.settings, deps.connection)
+    except QueueUnavailableError:
+        log.warning("request %s: Redis unavailable", request.request_id)
+        message = REDIS_DOWN
+    except NotInChannelError as exc:
+        log.info("request %s: cannot read %s (%s)", request.request_id, request.channel, exc)
+        message, release = NOT_IN_CHANNEL, False
+    except EmptyConversationError as exc:
+        message, release = str(exc), False
+    except SlackApiError as exc:
+        log.warning("request %s: Slack API error %s", request.request_id, exc.response.get("error"))
+        message = SLACK_ERROR
+    except Exception:  # noqa: BLE001 - a listener must never crash the app
+        log.exception("request %s failed before it was queued", request.request_id)
+        message = UNEXPECTED
+    else:
+        log.info("request %s: job %s, %d messages, new=%s", request.request_id, enqueued.job_id,
+                 job.message_count, enqueued.created)
+        if enqueued.created:
+            _safe_notify(notify, f"Summarizing {job.message_count} messages… "
+                                 "I'll post the summary here when it's ready.")
+        return
+    if claimed and release:  # not queued: a platform retry must still be processed
+        release_claim(deps.connection, request.claim_key)
+    _safe_notify(notify, message)
+
+
+def _safe_notify(notify: Notify, message: str) -> None:
+    try:
+        notify(message)
+    except Exception:  # noqa: BLE001 - nothing else can be done; keep the app alive
+        log.exception("could not notify the requester")

@@ -1,0 +1,131 @@
+"""/summarize and "Summarize from here": defer, collect with pagination, enqueue, worker follow-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord_helpers import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    HELPER_BOT,
+    THREAD,
+    ago,
+    context_menu,
+    interaction_payload,
+    invoke,
+    run_worker,
+    slash,
+    summary_queue,
+    text_channel,
+    thread_channel,
+)
+from fakes.discord_api import FakeDiscord
+from redis import Redis
+
+from bot.queue import fetch_job, job_id_for
+from bot.store import Store
+
+
+def queued_dialogue(payload: dict[str, Any], settings: Any, redis_conn: Redis) -> dict[str, Any]:
+    job = fetch_job(job_id_for(f"discord:{payload['id']}"), settings, redis_conn)
+    assert job is not None, "no job was queued"
+    return job.args[0]
+
+
+async def test_thread_gives_one_deferred_response_then_one_followup(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    for index in range(230):  # three history pages: 100 + 100 + 30
+        author = ALICE if index % 2 else BOB
+        fake_discord.add_message(
+            THREAD, author, f"note {index} about the release plan", ago(hours=30, minutes=-index)
+        )
+    fake_discord.add_message(THREAD, HELPER_BOT, "automated reminder", ago(hours=1))
+    fake_discord.add_message(THREAD, ALICE, "", ago(minutes=30), type=6)  # system: pinned a message
+    payload = interaction_payload(fake_discord, slash("summarize"), channel=thread_channel())
+
+    await invoke(bot, payload)
+
+    [callback] = fake_discord.callbacks()
+    assert callback.body["type"] == 5  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, i.e. "thinking"
+    assert callback.body["data"]["flags"] & discord.MessageFlags(ephemeral=True).value
+    pages = fake_discord.history_requests(THREAD)
+    assert len(pages) == 3
+    assert [p.query.get("before") is None for p in pages] == [True, False, False]
+    job = queued_dialogue(payload, dsettings, redis_conn)
+    assert job["message_count"] == 230 and job["thread"] == str(THREAD)
+    assert "note 0 about" in job["dialogue"] and "note 229 about" in job["dialogue"]
+    assert "automated reminder" not in job["dialogue"]
+    assert fake_discord.followups() == []  # the worker answers, not the bot
+
+    run_worker(dsettings, redis_conn)
+
+    [followup] = fake_discord.followups()
+    row = Store.from_settings(dsettings).get_summary_by_request(f"discord:{payload['id']}")
+    assert row is not None and row.delivered_at is not None
+    assert followup.body["content"].startswith("**Summary** of 230 messages (this thread):")
+    assert row.text.strip() in followup.body["content"]
+    assert followup.body["flags"] & discord.MessageFlags(ephemeral=True).value
+    assert len(fake_discord.callbacks()) == 1
+
+
+async def test_channel_hours_reads_only_that_window(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    for hours in (5, 4, 3, 2.5):
+        fake_discord.add_message(CHANNEL, BOB, f"old topic from {hours} hours ago", ago(hours=hours))
+    for index in range(250):
+        fake_discord.add_message(
+            CHANNEL, ALICE if index % 3 else BOB, f"fresh point {index}", ago(minutes=110 - index * 0.4)
+        )
+    payload = interaction_payload(fake_discord, slash("summarize", hours=2.0), channel=text_channel())
+
+    await invoke(bot, payload)
+
+    job = queued_dialogue(payload, dsettings, redis_conn)
+    assert job["message_count"] == 250
+    assert "old topic" not in job["dialogue"] and "fresh point 0" in job["dialogue"]
+    cutoff = discord.utils.time_snowflake(ago(hours=2, minutes=1))
+    pages = fake_discord.history_requests(CHANNEL)
+    assert len(pages) == 3  # 100 + 100 + the page that crosses the window's start, then stop
+    assert all(int(p.query["before"]) > cutoff for p in pages if "before" in p.query)
+    assert job["destination"]["scope"] == "the last 2 h"
+
+
+async def test_summarize_from_here_starts_at_the_chosen_message(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    messages = [
+        fake_discord.add_message(CHANNEL, ALICE if i % 2 else BOB, f"step {i} done", ago(minutes=60 - i))
+        for i in range(10)
+    ]
+    payload = interaction_payload(fake_discord, context_menu(messages[3]), channel=text_channel())
+
+    await invoke(bot, payload)
+
+    job = queued_dialogue(payload, dsettings, redis_conn)
+    assert job["message_count"] == 7
+    assert "step 2 done" not in job["dialogue"]
+    assert job["dialogue"].index("step 3 done") < job["dialogue"].index("step 9 done")
+    assert fake_discord.history_requests(CHANNEL)[0].query["after"] == messages[3]["id"]
+    run_worker(dsettings, redis_conn)
+    assert len(fake_discord.followups()) == 1
+
+
+async def test_same_interaction_twice_gives_one_job_and_one_followup(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    for i in range(6):
+        fake_discord.add_message(CHANNEL, ALICE if i % 2 else BOB, f"idea {i}", ago(minutes=30 - i))
+    payload = interaction_payload(fake_discord, slash("summarize", public=True), channel=text_channel())
+
+    await invoke(bot, payload)
+    await invoke(bot, payload)  # a duplicate delivery of the same interaction
+
+    assert len(fake_discord.callbacks()) == 1
+    assert summary_queue(dsettings, redis_conn).count == 1
+    run_worker(dsettings, redis_conn)
+    run_worker(dsettings, redis_conn)
+    assert len(fake_discord.followups()) == 1

@@ -1,0 +1,157 @@
+"""`recap train …`, `recap eval …` and `recap report`.
+
+Each command is a plain typed function (defaults are real values), so it doubles as a Python API:
+``from training.cli import lora; lora(model=..., data=..., out=...)``. Heavy libraries load inside.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from training.cli_common import (
+    Data,
+    Limit,
+    Model,
+    Out,
+    StoreUrl,
+    eval_app,
+    friendly_errors,
+    open_store,
+    train_app,
+)
+from training.data import DIALOGSUM_HUB_ID
+
+Lr = Annotated[float | None, typer.Option("--lr", help="Learning rate (default 1e-3 LoRA, 5e-5 full).")]
+Batch = Annotated[int, typer.Option(help="Per-device batch size.")]
+Epochs = Annotated[float, typer.Option(help="Epochs (ignored when --max-steps > 0).")]
+Steps = Annotated[int, typer.Option(help="Training steps; overrides --epochs when > 0.")]
+Warmup = Annotated[float, typer.Option(help="Warmup: a share of the steps (< 1) or a step count.")]
+Decay = Annotated[float, typer.Option(help="Weight decay.")]
+InLen = Annotated[int, typer.Option(help="Longest prompt in tokens; longer ones are truncated and counted.")]
+OutLen = Annotated[int, typer.Option(help="Longest target summary in tokens (also the eval generation length).")]
+Seed = Annotated[int, typer.Option(help="Random seed (model init, shuffling, dropout).")]
+Prec = Annotated[str, typer.Option(help="auto (bf16 on CUDA, else fp32), bf16 or fp32. fp16 is refused for T5.")]
+Ckpt = Annotated[bool, typer.Option(help="Gradient checkpointing (less memory, slower).")]
+EvalEvery = Annotated[int, typer.Option(help="Evaluate every N steps (0: each epoch and at the end).")]
+LogEvery = Annotated[int, typer.Option(help="Log the loss every N steps (loss_log.jsonl).")]
+Prompt = Annotated[str | None, typer.Option(help="Folder or prompt.json to train with (default: the shared one).")]
+
+
+def _train(method: str, **options: Any) -> Path:
+    from training.finetune import TrainConfig, train
+
+    options["learning_rate"] = options.pop("lr")
+    options["out"] = str(options["out"])
+    with friendly_errors():
+        result = train(TrainConfig(method=method, **options))  # type: ignore[arg-type]
+    val = result.metrics["validation"]
+    typer.echo(
+        f"Saved to {result.out} in {result.seconds:.0f} s. Validation (one reference): "
+        f"ROUGE-1 {val.get('rouge1', 0):.2f}, ROUGE-L {val.get('rougeL', 0):.2f}, "
+        f"BLEU {val.get('bleu', 0):.2f}"
+    )
+    return result.out
+
+
+@train_app.command("full")
+def full(
+    out: Out,
+    model: Model = "google/flan-t5-base",
+    data: Data = DIALOGSUM_HUB_ID,
+    lr: Lr = None,
+    batch_size: Batch = 8,
+    epochs: Epochs = 1.0,
+    max_steps: Steps = 0,
+    warmup: Warmup = 0.0,
+    weight_decay: Decay = 0.01,
+    max_input_tokens: InLen = 512,
+    max_target_tokens: OutLen = 128,
+    train_limit: Limit = None,
+    val_limit: Limit = None,
+    seed: Seed = 42,
+    precision: Prec = "auto",
+    gradient_checkpointing: Ckpt = False,
+    eval_every: EvalEvery = 0,
+    logging_steps: LogEvery = 10,
+    prompt: Prompt = None,
+) -> Path:
+    """Full fine-tuning: every weight is trained; the folder works as RECAP_MODEL."""
+    return _train("full", **dict(locals()))
+
+
+@train_app.command("lora")
+def lora(
+    out: Out,
+    model: Model = "google/flan-t5-base",
+    data: Data = DIALOGSUM_HUB_ID,
+    lr: Lr = None,
+    batch_size: Batch = 8,
+    epochs: Epochs = 1.0,
+    max_steps: Steps = 0,
+    warmup: Warmup = 0.0,
+    weight_decay: Decay = 0.01,
+    max_input_tokens: InLen = 512,
+    max_target_tokens: OutLen = 128,
+    train_limit: Limit = None,
+    val_limit: Limit = None,
+    seed: Seed = 42,
+    precision: Prec = "auto",
+    gradient_checkpointing: Ckpt = False,
+    eval_every: EvalEvery = 0,
+    logging_steps: LogEvery = 10,
+    prompt: Prompt = None,
+    r: Annotated[int, typer.Option(help="LoRA rank.")] = 32,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
+    target_modules: Annotated[str, typer.Option(help="Comma-separated modules to adapt.")] = "q,v",
+) -> Path:
+    """LoRA fine-tuning (the seed's r 32, alpha 32, q and v, lr 1e-3); the folder works as RECAP_ADAPTER."""
+    options = dict(locals())
+    for name in ("r", "alpha", "dropout", "target_modules"):
+        del options[name]
+    modules = [m.strip() for m in target_modules.split(",") if m.strip()]
+    return _train("lora", **options, lora_r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules)
+
+
+@train_app.command("sweep")
+def sweep(
+    config: Annotated[Path, typer.Argument(help="Sweep TOML: method, [base] options, [grid] lists.")],
+    out: Out = Path("runs/sweep"),
+) -> dict[str, Any]:
+    """Run every combination of the grid; write a folder and record per run and a summary table."""
+    from training.sweep import run_sweep
+
+    with friendly_errors():
+        summary = run_sweep(config, out)
+    typer.echo((out / "summary.md").read_text(encoding="utf-8"))
+    return summary
+
+
+@train_app.command("export-feedback")
+def export_feedback(
+    out: Annotated[Path, typer.Option(help="JSONL to write (dialogue, summary).")], store_url: StoreUrl = None
+) -> int:
+    """Export 👍 summaries from workspaces that opted in to sharing, for `recap train lora --data`."""
+    from training.export import export_feedback as run_export
+
+    with friendly_errors():
+        count = run_export(open_store(store_url), out)
+    typer.echo(f"Wrote {count} examples to {out}" + ("" if count else " (no opted-in 👍 summaries)"))
+    return count
+
+
+from training.cli_eval import report_command  # noqa: E402 - also registers the eval commands on eval_app
+
+__all__ = ["eval_app", "full", "lora", "report_command", "sweep", "train_app"]
+
+
+def main() -> None:  # pragma: no cover - handy for `python -m training.cli`
+    root = typer.Typer()
+    root.add_typer(train_app, name="train")
+    root.add_typer(eval_app, name="eval")
+    root.command("report")(report_command)
+    root(sys.argv[1:])

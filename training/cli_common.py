@@ -1,0 +1,60 @@
+"""What the train, eval and report commands share: the typer apps, option types, error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from training.data import DIALOGSUM_HUB_ID
+
+train_app = typer.Typer(help="Fine-tune (full or LoRA), sweep, export opted-in feedback.", no_args_is_help=True)
+eval_app = typer.Typer(help="Prompt experiments, scoring, evaluation runs, comparisons.", no_args_is_help=True)
+
+# Exceptions whose message is written for a person: printed without a traceback, exit status 2.
+FRIENDLY = {
+    "DataError",
+    "MetricsError",
+    "TrainingConfigError",
+    "ModelLoadError",
+    "StoreError",
+    "ConfigError",
+    "FileNotFoundError",
+}
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ not in FRIENDLY:
+            raise
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+Model = Annotated[str, typer.Option(help="Base model: hub id or local folder.")]
+Data = Annotated[
+    str,
+    typer.Option(help="Hub id, folder of train/validation/test JSONL, or one JSONL file with dialogue and summary."),
+]
+Out = Annotated[Path, typer.Option(help="Output folder.")]
+Limit = Annotated[int | None, typer.Option(help="Use only the first N examples.")]
+DEFAULT_DATA = DIALOGSUM_HUB_ID
+
+
+def open_store(store_url: str | None) -> Any:
+    from bot.store import Store
+
+    if store_url:
+        return Store(store_url)
+    from config.settings import load_settings
+
+    return Store.from_settings(load_settings())
+
+
+StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store (default RECAP_STORE_URL).")]

@@ -1,0 +1,268 @@
+"""`recap eval prompts|score|run|compare` and `recap report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from training.cli_common import (
+    DEFAULT_DATA,
+    Data,
+    Limit,
+    Model,
+    StoreUrl,
+    eval_app,
+    friendly_errors,
+    open_store,
+)
+
+Split = Annotated[str, typer.Option(help="train, validation or test (test has all three references).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+Adapter = Annotated[str | None, typer.Option(help="LoRA adapter folder (or hub id).")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+NewTokens = Annotated[int, typer.Option(help="Longest summary in tokens (set explicitly: the default is 20).")]
+Beams = Annotated[int, typer.Option(help="Beam search width (1 = greedy).")]
+BatchSize = Annotated[int, typer.Option(help="Dialogues per generate() call.")]
+Window = Annotated[int, typer.Option(help="Model input window in tokens.")]
+AllowEmpty = Annotated[bool, typer.Option(help="Score empty predictions as empty instead of refusing.")]
+Systems = Annotated[list[str], typer.Argument(help="NAME=PREDICTIONS.jsonl, one per system (e.g. original=p0.jsonl).")]
+
+
+def build_runtime(
+    model: str,
+    adapter: str | None,
+    *,
+    device: str,
+    max_input_tokens: int,
+    max_new_tokens: int,
+    num_beams: int,
+    batch_size: int,
+) -> Any:
+    from worker.model.runtime import GenerationSettings, TransformersRuntime
+
+    generation = GenerationSettings(
+        max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, temperature=1.0, top_p=1.0
+    )
+    return TransformersRuntime(
+        model,
+        adapter,
+        device=device,
+        max_input_tokens=max_input_tokens,
+        generation=generation,
+        batch_size=batch_size,
+    )
+
+
+@eval_app.command("prompts")
+def prompts(
+    model: Model = "google/flan-t5-base",
+    adapter: Adapter = None,
+    data: Data = DEFAULT_DATA,
+    split: Split = "test",
+    limit: Annotated[int, typer.Option(help="Dialogues to score.")] = 50,
+    shot_split: Annotated[str, typer.Option(help="Split the in-context examples come from.")] = "train",
+    shot_ids: Annotated[
+        str, typer.Option(help="Comma-separated example ids; one-shot uses the first.")
+    ] = "train_40,train_80,train_120",
+    templates: Annotated[
+        str, typer.Option(help="Comma-separated: zero-shot, zero-shot-seed, one-shot, few-shot.")
+    ] = "zero-shot,one-shot,few-shot",
+    max_new_tokens: NewTokens = 128,
+    batch_size: BatchSize = 8,
+    max_input_tokens: Window = 2048,
+    device: Device = "auto",
+    out: Annotated[Path | None, typer.Option(help="Write results.json, results.md and predictions here.")] = None,
+    as_json: AsJson = False,
+) -> dict[str, Any]:
+    """Zero-, one- and few-shot prompts with the seed's templates; ROUGE/BLEU per template, both protocols."""
+    from training.data import find_by_id, load_split
+    from training.evaluation import write_jsonl
+    from training.prompts import results_table, run_templates
+
+    with friendly_errors():
+        targets = load_split(data, split, limit)
+        shots = find_by_id(load_split(data, shot_split), [i.strip() for i in shot_ids.split(",") if i.strip()])
+        runtime = build_runtime(
+            model,
+            adapter,
+            device=device,
+            max_input_tokens=max_input_tokens,
+            max_new_tokens=max_new_tokens,
+            num_beams=1,
+            batch_size=batch_size,
+        )
+        run = run_templates(
+            targets,
+            shots,
+            [t.strip() for t in templates.split(",") if t.strip()],
+            generate=runtime.generate,
+            count_tokens=runtime.count_tokens,
+            window=max_input_tokens,
+            batch_size=batch_size,
+        )
+    summary = run.summary() | {
+        "model": model,
+        "adapter": adapter,
+        "data": data,
+        "split": split,
+        "shot_ids": [s.id for s in shots],
+    }
+    table = results_table(run)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (out / "results.md").write_text(table + "\n", encoding="utf-8")
+        for r in run.results:
+            write_jsonl(
+                out / f"predictions-{r.name}.jsonl",
+                [{"id": i, "prediction": p, "template": r.name} for i, p in zip(r.ids, r.predictions, strict=True)],
+            )
+    typer.echo(json.dumps(summary) if as_json else table)
+    return summary
+
+
+@eval_app.command("score")
+def score(
+    predictions: Annotated[Path, typer.Option(help="JSONL with id and prediction.")],
+    references: Annotated[Path, typer.Option(help="DialogSum-style JSONL with id and summaries or summary.")],
+    as_json: AsJson = False,
+    allow_empty: AllowEmpty = False,
+    partial: Annotated[
+        bool, typer.Option(help="Score only predicted ids when some references lack a prediction.")
+    ] = False,
+) -> dict[str, Any]:
+    """Score any system's predictions with ROUGE and BLEU, protocols A and C."""
+    from training.scoring import format_scores, score_files
+
+    with friendly_errors():
+        result = score_files(predictions, references, allow_empty=allow_empty, partial=partial)
+    typer.echo(json.dumps(result) if as_json else format_scores(result))
+    return result
+
+
+@eval_app.command("run")
+def run(
+    model: Model = "google/flan-t5-base",
+    adapter: Adapter = None,
+    data: Data = DEFAULT_DATA,
+    split: Split = "test",
+    limit: Limit = None,
+    out: Annotated[Path, typer.Option(help="Folder for predictions.jsonl and eval.json/eval.md.")] = Path("runs/eval"),
+    name: Annotated[str | None, typer.Option(help="System name in the tables.")] = None,
+    max_new_tokens: NewTokens = 128,
+    num_beams: Beams = 1,
+    batch_size: BatchSize = 8,
+    max_input_tokens: Window = 512,
+    device: Device = "auto",
+    as_json: AsJson = False,
+) -> dict[str, Any]:
+    """Generate with the worker's runtime in batches, write predictions with the settings, then score."""
+    from rich.progress import Progress
+
+    from training.data import load_split
+    from training.evaluation import compare, compare_markdown, generate_predictions, write_jsonl
+
+    with friendly_errors():
+        examples = load_split(data, split, limit)
+        runtime = build_runtime(
+            model,
+            adapter,
+            device=device,
+            max_input_tokens=max_input_tokens,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            batch_size=batch_size,
+        )
+        with Progress(transient=True) as progress:
+            task = progress.add_task("Summarizing", total=len(examples))
+            rows = generate_predictions(
+                runtime, examples, batch_size=batch_size, progress=lambda n: progress.advance(task, n)
+            )
+        write_jsonl(out / "predictions.jsonl", rows)
+        system = name or (Path(adapter).name if adapter else Path(model).name)
+        result = compare({system: {r["id"]: r["prediction"] for r in rows}}, examples, allow_empty=True)
+    result["run"] = {
+        "model": model,
+        "adapter": adapter,
+        "data": data,
+        "split": split,
+        "generation": rows[0]["generation"],
+    }
+    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "eval.md").write_text(compare_markdown(result) + "\n", encoding="utf-8")
+    typer.echo(json.dumps(result) if as_json else compare_markdown(result))
+    return result
+
+
+def parse_systems(systems: list[str]) -> dict[str, dict[str, str]]:
+    from training.scoring import MetricsError, read_predictions
+
+    out = {}
+    for item in systems:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise MetricsError(f"expected NAME=PREDICTIONS.jsonl, got {item!r}")
+        out[name] = read_predictions(path)
+    return out
+
+
+@eval_app.command("compare")
+def compare_command(
+    systems: Systems,
+    data: Data = DEFAULT_DATA,
+    split: Split = "test",
+    out: Annotated[Path | None, typer.Option(help="Write compare.json and compare.md here.")] = None,
+    allow_empty: AllowEmpty = False,
+    as_json: AsJson = False,
+) -> dict[str, Any]:
+    """The seed's table for several systems, with absolute gains in percentage points of each over each."""
+    from training.data import load_split
+    from training.evaluation import compare, compare_markdown
+
+    with friendly_errors():
+        result = compare(parse_systems(systems), load_split(data, split), allow_empty=allow_empty)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        (out / "compare.md").write_text(compare_markdown(result) + "\n", encoding="utf-8")
+    typer.echo(json.dumps(result) if as_json else compare_markdown(result))
+    return result
+
+
+def report_command(
+    out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and charts/.")] = Path("report"),
+    system: Annotated[list[str] | None, typer.Option(help="NAME=PREDICTIONS.jsonl; repeat for each system.")] = None,
+    data: Data = DEFAULT_DATA,
+    split: Split = "test",
+    sweep: Annotated[list[Path] | None, typer.Option(help="Sweep output folder; repeatable.")] = None,
+    store_url: StoreUrl = None,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Include live feedback from the store.")] = True,
+) -> Path:
+    """Markdown + self-contained HTML: metrics (both protocols), sweeps, lengths, live feedback, latency."""
+    from training.artifacts import read_loss_log
+    from training.data import load_split
+    from training.evaluation import compare
+    from training.report import feedback_sections, metrics_section, sweep_section, write_report
+    from training.sweep import load_summary
+
+    sections = []
+    with friendly_errors():
+        if system:
+            predictions = parse_systems(system)
+            result = compare(predictions, load_split(data, split), allow_empty=True)
+            by_id = {e.id: e for e in load_split(data, split)}
+            refs = [r for i in result["ids"] for r in by_id[i].all_references]
+            texts = {name: [p[i] for i in result["ids"]] for name, p in predictions.items()}
+            sections += metrics_section(result, texts, refs)
+        for folder in sweep or []:
+            summary = load_summary(folder)
+            logs = {r["name"]: read_loss_log(Path(folder) / r["name"] / "loss_log.jsonl") for r in summary["runs"]}
+            sections.append(sweep_section(summary, logs))
+        if store:
+            sections += feedback_sections(open_store(store_url))
+    path = write_report(out, sections)
+    typer.echo(f"Wrote {out / 'report.md'} and {path}")
+    return path
