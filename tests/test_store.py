@@ -93,8 +93,9 @@ def test_dialogue_text_is_kept_only_for_opted_in_workspaces(store: Store) -> Non
     store.record_vote(summary_id, "U1", 1)
     assert store.shared_examples() == []
     store.set_sharing("slack", "T1", True)
-    assert store.keep_dialogue(summary_id, "slack", "T1", "#Person1#: hi") is True
+    assert store.keep_dialogue(summary_id, "slack", "T1", "#Person1#: hi", summary="#Person1# says hi.") is True
     [example] = store.shared_examples()
-    assert (example.dialogue, example.summary) == ("#Person1#: hi", "Alice and Bob agree to ship on Friday.")
+    # Training pairs keep the speaker tags on both sides: no display names leave the store.
+    assert (example.dialogue, example.summary) == ("#Person1#: hi", "#Person1# says hi.")
     store.set_sharing("slack", "T1", False)
     assert store.shared_examples() == []

@@ -66,13 +66,31 @@ class PromptRun:
     results: list[TemplateResult]
     skipped_over_window: list[str]  # target ids left out of every template because a prompt was too long
     window: int
+    context: dict[str, dict[str, Any]]  # human agreement, extractive baseline, reference length
 
     def summary(self) -> dict[str, Any]:
         return {
             "window": self.window,
             "skipped_over_window": self.skipped_over_window,
             "templates": [r.summary() for r in self.results],
+            "context": self.context,
         }
+
+
+def _context(targets: Sequence[Example]) -> dict[str, dict[str, Any]]:
+    """What every report shows next to model scores, on the same dialogues."""
+    from training.evaluation import HUMAN, extractive_baseline, human_agreement
+
+    references = [list(t.all_references) for t in targets]
+    lead = [extractive_baseline(t.dialogue) for t in targets]
+    context = {
+        "lead-2 turns (extractive baseline)": {**score(lead, references), "mean_words": mean_words(lead)},
+        "references": {"mean_words": mean_words([r for refs in references for r in refs])},
+    }
+    human = human_agreement(targets)
+    if human is not None:
+        context[HUMAN] = human
+    return context
 
 
 def run_templates(
@@ -114,7 +132,8 @@ def run_templates(
                 predictions=outputs,
             )
         )
-    return PromptRun(results, [s for s in skipped if s not in shot_ids], window)
+    kept = [targets[i] for i in keep]
+    return PromptRun(results, [s for s in skipped if s not in shot_ids], window, _context(kept))
 
 
 def results_table(run: PromptRun) -> str:
@@ -131,11 +150,21 @@ def results_table(run: PromptRun) -> str:
                 f"{s['rougeLsum']:.2f} | {s['bleu']:.2f} | {result.mean_words} | "
                 f"{result.mean_prompt_tokens} |"
             )
+    for name, row in run.context.items():
+        if "protocol_a" in row:
+            for key, label in (("protocol_a", "A"), ("protocol_c", "C")):
+                s = row[key]
+                lines.append(
+                    f"| {name} | {label} | {s['rouge1']:.2f} | {s['rouge2']:.2f} | {s['rougeL']:.2f} | "
+                    f"{s['rougeLsum']:.2f} | {s['bleu']:.2f} | {row['mean_words']:.2f} | - |"
+                )
     n = len(run.results[0].ids) if run.results else 0
     lines += [
         "",
         f"{n} dialogues scored against all their references. Protocol A: every (prediction, "
-        "reference) pair, averaged over pairs; protocol C: best reference per prediction.",
+        "reference) pair, averaged over pairs; protocol C: best reference per prediction. "
+        f"References average {run.context['references']['mean_words']:.1f} words; the human row scores each "
+        "annotator against the other two.",
     ]
     if run.skipped_over_window:
         lines.append(

@@ -9,11 +9,13 @@ result instead, so their deliverer only returns a reference.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
+from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.queue import SummaryJob
+
+__all__ = ["DELIVERERS", "DeliveredSummary", "Deliverer", "TransientDeliveryError", "deliverer_for"]
 
 DELIVERERS: dict[str, str] = {
     "playground": "worker.delivery",
@@ -21,20 +23,6 @@ DELIVERERS: dict[str, str] = {
     "slack": "bot.slack_app.deliver",
     "discord": "bot.discord_app.deliver",
 }
-
-
-class TransientDeliveryError(RuntimeError):
-    """The platform said 'try later' (429, 5xx, network): the job is retried."""
-
-
-@dataclass(frozen=True)
-class DeliveredSummary:
-    summary_id: int
-    text: str
-    model: str
-    adapter: str | None
-    prompt_version: str
-    message_count: int = 0
 
 
 class Deliverer(Protocol):

@@ -68,7 +68,7 @@ def _generate(job: SummaryJob, settings: Any, store: Store) -> int:
         output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=latency_ms,
         text=restore_names(output.text, job.speakers), public=job.public,
     )
-    store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue)
+    store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue, summary=output.text)
     log.info("summary %s: %d input tokens, %d parts, %d ms", summary_id, output.input_tokens, output.parts, latency_ms)
     return summary_id
 

@@ -25,7 +25,7 @@ from bot.discord_app.rest import (
     vote_components,
 )
 from bot.queue import SummaryJob
-from worker.delivery import DeliveredSummary, TransientDeliveryError
+from bot.delivery import DeliveredSummary, TransientDeliveryError
 
 log = logging.getLogger("recap.discord.deliver")
 

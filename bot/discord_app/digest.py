@@ -22,7 +22,7 @@ from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
 from bot.discord_app.deliver import DiscordApi, DiscordRefused, _add_reactions
 from bot.discord_app.rest import MESSAGE_LIMIT, message_flags, no_mentions, vote_components
-from worker.delivery import TransientDeliveryError
+from bot.delivery import TransientDeliveryError
 
 log = logging.getLogger("recap.discord.digest")
 

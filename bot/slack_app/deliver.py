@@ -17,7 +17,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.queue import SummaryJob
 from bot.slack_app.blocks import SlackPost, summary_posts
-from worker.delivery import DeliveredSummary, TransientDeliveryError
+from bot.delivery import DeliveredSummary, TransientDeliveryError
 
 log = logging.getLogger("recap.slack.deliver")
 

@@ -81,4 +81,6 @@ class SharedDialogue(Base):
 
     summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True)
     dialogue: Mapped[str] = mapped_column(Text)
+    # The model's output before names were restored: training pairs keep #PersonN# tags on both sides.
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

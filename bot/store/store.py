@@ -165,14 +165,18 @@ class Store:
             )
             return bool(value)
 
-    def keep_dialogue(self, summary_id: int, platform: str, workspace: str, dialogue: str) -> bool:
-        """Keep dialogue text for training, only where the workspace opted in. Returns whether it was kept."""
+    def keep_dialogue(
+        self, summary_id: int, platform: str, workspace: str, dialogue: str, summary: str | None = None
+    ) -> bool:
+        """Keep dialogue text (and the tagged model output) for training, only where the workspace opted in."""
         if not self.sharing_enabled(platform, workspace):
             return False
         expires = utcnow() + timedelta(days=self.retention_days)
         with self.session() as session:
             if session.get(SharedDialogue, summary_id) is None:
-                session.add(SharedDialogue(summary_id=summary_id, dialogue=dialogue, expires_at=expires))
+                session.add(
+                    SharedDialogue(summary_id=summary_id, dialogue=dialogue, summary=summary, expires_at=expires)
+                )
         return True
 
     def shared_examples(self, rating: int = 1) -> list[SharedExample]:
@@ -193,8 +197,8 @@ class Store:
             for summary, shared, feedback in session.execute(query):
                 seen.setdefault(
                     summary.id,
-                    SharedExample(summary.id, summary.platform, summary.workspace, shared.dialogue, summary.text,
-                                  feedback.rating),
+                    SharedExample(summary.id, summary.platform, summary.workspace, shared.dialogue,
+                                  shared.summary or summary.text, feedback.rating),
                 )
         return list(seen.values())
 

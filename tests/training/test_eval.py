@@ -24,10 +24,7 @@ def test_seed_prompt_templates() -> None:
     from worker.model.prompt import build_prompt
 
     shot = Example("train_1", "#Person1#: Hi.\n#Person2#: Hello.", "They greet.")
-    assert (
-        shot_block(shot)
-        == "Dialogue:\n\n#Person1#: Hi.\n#Person2#: Hello.\n\nWhat was going on?\nThey greet.\n\n\n"
-    )
+    assert shot_block(shot) == "Dialogue:\n\n#Person1#: Hi.\n#Person2#: Hello.\n\nWhat was going on?\nThey greet.\n\n\n"
     few = make_prompt("few-shot", "#Person1#: Bye.", [shot, shot])
     assert few == shot_block(shot) * 2 + "Dialogue:\n\n#Person1#: Bye.\n\nWhat was going on?\n"
     assert make_prompt("zero-shot", "#Person1#: Bye.", []) == build_prompt("#Person1#: Bye.")
@@ -78,9 +75,7 @@ def test_eval_run_writes_predictions_and_scores(
         "lead-2 turns (extractive baseline)",
         "human (each annotator vs the other two)",
     } == set(data["systems"])
-    assert (
-        data["systems"]["human (each annotator vs the other two)"]["protocol_a"]["n"] == 18
-    )  # 3 x 3 x 2 pairs
+    assert data["systems"]["human (each annotator vs the other two)"]["protocol_a"]["n"] == 18  # 3 x 3 x 2 pairs
     assert (out / "eval.md").is_file()
 
 
@@ -114,6 +109,9 @@ def test_eval_prompts_and_compare(tmp_path: Path, tiny_model: Path, dialogsum_di
     assert data["shot_ids"] == ["train_40", "train_80", "train_120"]
     tokens = [t["mean_prompt_tokens"] for t in data["templates"]]
     assert tokens[0] < tokens[1] < tokens[2]
+    assert {"references", "lead-2 turns (extractive baseline)", "human (each annotator vs the other two)"} == set(
+        data["context"]
+    )
 
     systems = [f"{name}={out / f'predictions-{name}.jsonl'}" for name in ("zero-shot", "few-shot")]
     result = CliRunner().invoke(
@@ -122,9 +120,7 @@ def test_eval_prompts_and_compare(tmp_path: Path, tiny_model: Path, dialogsum_di
     assert result.exit_code == 0, result.output
     compared = json.loads(result.stdout)
     gain = next(
-        g
-        for g in compared["improvements"]["protocol_a"]
-        if g["system"] == "few-shot" and g["over"] == "zero-shot"
+        g for g in compared["improvements"]["protocol_a"] if g["system"] == "few-shot" and g["over"] == "zero-shot"
     )
     rows = compared["systems"]
     assert gain["rougeL"] == round(

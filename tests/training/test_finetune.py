@@ -43,9 +43,7 @@ def _losses(folder: Path) -> list[float]:
 
 
 @pytest.mark.slow
-def test_train_lora_loss_falls_and_adapter_loads(
-    tmp_path: Path, tiny_model: Path, dialogsum_dir: Path
-) -> None:
+def test_train_lora_loss_falls_and_adapter_loads(tmp_path: Path, tiny_model: Path, dialogsum_dir: Path) -> None:
     from worker.model.prompt import DEFAULT_PROMPT
     from worker.model.runtime import GenerationSettings, TransformersRuntime
 

@@ -100,14 +100,10 @@ def test_eval_score_json_exact_numbers(tmp_path: Path) -> None:
     ],
     ids=["unknown-id", "empty-prediction", "missing-reference", "unpredicted"],
 )
-def test_eval_score_reports_problems(
-    tmp_path: Path, predictions: list, references: list, message: str
-) -> None:
+def test_eval_score_reports_problems(tmp_path: Path, predictions: list, references: list, message: str) -> None:
     preds = _write(tmp_path / "p.jsonl", predictions)
     refs = _write(tmp_path / "r.jsonl", references)
-    result = CliRunner().invoke(
-        _app(), ["eval", "score", "--predictions", str(preds), "--references", str(refs)]
-    )
+    result = CliRunner().invoke(_app(), ["eval", "score", "--predictions", str(preds), "--references", str(refs)])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
 

@@ -60,9 +60,7 @@ def test_report_markdown_and_html_from_store(tmp_path: Path, sqlite_url: str, di
     _seed(store)
     test = load_split(str(dialogsum_dir), "test", 3)
     preds = tmp_path / "p.jsonl"
-    preds.write_text(
-        "".join(json.dumps({"id": e.id, "prediction": e.dialogue.splitlines()[0]}) + "\n" for e in test)
-    )
+    preds.write_text("".join(json.dumps({"id": e.id, "prediction": e.dialogue.splitlines()[0]}) + "\n" for e in test))
 
     html_path = report_command(
         out=tmp_path / "report",
@@ -102,9 +100,7 @@ def test_export_feedback_honours_opt_in(tmp_path: Path, sqlite_url: str) -> None
     store = Store(sqlite_url)
     liked, disliked, liked2 = (_summary(store, n) for n in range(3))
     for sid in (liked, disliked, liked2):
-        assert (
-            store.keep_dialogue(sid, "slack", "T1", f"#Person1#: dialogue {sid}") is False
-        )  # off by default
+        assert store.keep_dialogue(sid, "slack", "T1", f"#Person1#: dialogue {sid}") is False  # off by default
     store.record_vote(liked, "u1", 1)
     store.record_vote(disliked, "u1", -1)
     store.record_vote(liked2, "u2", 1)
