@@ -72,9 +72,11 @@ def rate_bars(rates: Sequence[Rate], title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(7, max(2.2, 0.8 + 0.45 * len(rates))))
     names = [r.group for r in rates]
     values = [r.rate * 100 for r in rates]
+    # Clamped at 0: at a 0% or 100% rate the Wilson bound can miss the rate by a rounding error,
+    # and matplotlib refuses negative error bars.
     errors = [
-        [(r.rate - r.interval[0]) * 100 for r in rates],
-        [(r.interval[1] - r.rate) * 100 for r in rates],
+        [max(0.0, r.rate - r.interval[0]) * 100 for r in rates],
+        [max(0.0, r.interval[1] - r.rate) * 100 for r in rates],
     ]
     ax.barh(names, values, xerr=errors, capsize=3, color="#4a8")
     ax.set_xlim(0, 100)

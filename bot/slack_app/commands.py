@@ -2,7 +2,8 @@
 
 Forms: `/summarize` (last default_window_hours, capped at max_messages), `2h`, `3d`, `30m`
 (a time range), `100` (a message count), `public` (post for everyone), combinable.
-`digest ...` belongs to the digests feature (bot.slack_app.digest_commands).
+`digest ...` belongs to the digests feature (bot.slack_app.digest_commands); the admin forms
+`report` and `sharing on|off|show` to bot.slack_app.admin_commands.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.slack_app import admin_commands
 from bot.slack_app.flow import Deps, SummaryRequest, responder, run_summary
 
 log = logging.getLogger("recap.slack.commands")
@@ -27,8 +29,11 @@ DIGEST_MODULE = "bot.slack_app.digest_commands"
 USAGE = (
     "Usage: `/summarize` (the last {hours} h), `/summarize 2h` or `/summarize 3d` (a time range), "
     "`/summarize 100` (the last 100 messages), and add `public` to post the summary for everyone. "
-    "For a thread, use the message shortcut *Summarize thread* or mention `@Recap summarize` in it."
+    "For a thread, use the message shortcut *Summarize thread* or mention `@Recap summarize` in it. "
+    "Admins: `/summarize report` (the evaluation report) and `/summarize sharing on|off|show`."
 )
+ADMIN_WORDS = ("report", "sharing")
+REPORT_ACK = "Building the Recap report…"
 _DURATION = re.compile(r"^(\d{1,4})(m|min|h|d)$")
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
 MAX_RANGE_S = 90 * 86400
@@ -98,6 +103,12 @@ def register(app: App, deps: Deps) -> None:
             else:
                 ack(text="Digests are not available yet.")
             return
+        if _first_word(text) == "report":
+            ack(text=REPORT_ACK)  # rendering takes a few seconds
+            return
+        if _first_word(text) == "sharing":
+            ack()
+            return
         try:
             parse_args(text)
         except UsageError:
@@ -109,6 +120,9 @@ def register(app: App, deps: Deps) -> None:
         text = command.get("text") or ""
         if _first_word(text) == "digest":
             _dispatch_digest(text, command, client, respond, deps)
+            return
+        if _first_word(text) in ADMIN_WORDS:
+            _dispatch_admin(text, command, client, respond, deps)
             return
         try:
             args = parse_args(text)
@@ -133,3 +147,18 @@ def _dispatch_digest(
     except Exception:  # noqa: BLE001 - a listener must never crash the app
         log.exception("digest command failed")
         respond(text=":warning: The digest command failed. Please try again.", response_type="ephemeral")
+
+
+def _dispatch_admin(
+    text: str, command: dict[str, Any], client: WebClient, respond: Respond, deps: Deps
+) -> None:
+    """`/summarize report` and `/summarize sharing ...`, after the ack (users.info, store, rendering)."""
+    word, _, rest = text.strip().partition(" ")
+    try:
+        if word.lower() == "report":
+            admin_commands.handle_report(command, client, respond, deps)
+        else:
+            admin_commands.handle_sharing(rest, command, client, respond, deps)
+    except Exception:  # noqa: BLE001 - a listener must never crash the app
+        log.exception("/summarize %s failed", word.lower())
+        respond(text=f":warning: `/summarize {word.lower()}` failed. Please try again.", response_type="ephemeral")

@@ -1,7 +1,9 @@
 """A local HTTP fake of the Slack Web API, for the real slack_sdk WebClient (via base_url).
 
 It serves conversations.history / conversations.replies with cursor pagination, users.info,
-auth.test, chat.postMessage, chat.postEphemeral, reactions.add and response_url endpoints.
+auth.test, chat.postMessage, chat.postEphemeral, reactions.add, conversations.open, the three steps
+of files_upload_v2 (files.getUploadURLExternal, the upload URL, files.completeUploadExternal) and
+response_url endpoints.
 Every call is recorded. It can answer one 429 with Retry-After per method, be slow, expire
 response URLs, or fail a method with a Slack error.
 """
@@ -40,6 +42,7 @@ class FakeSlackAPI:
         self.errors: dict[str, str] = {}  # method -> Slack error code to answer with
         self.expired_urls: set[str] = set()  # response_url ids that answer 404 expired_url
         self.calls: list[Call] = []
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes POSTed to its upload URL
         self._lock = threading.Lock()
         self._ts = 1_700_000_000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -173,6 +176,34 @@ class FakeSlackAPI:
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        users = str(params.get("users") or "")
+        if "," in users or users not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "channel": {"id": "D" + users, "is_im": True}}
+
+    def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{self._next_ts().split('.')[0]}"
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.root}/upload/{file_id}"}
+
+    def _files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = json.loads(params.get("files") or "[]")
+        if not files or any(f.get("id") not in self.uploads for f in files):
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}
+
+    def upload_post(self, file_id: str, data: bytes) -> None:
+        with self._lock:
+            self.uploads[file_id] = data
+            self.calls.append(Call("upload", {"file_id": file_id, "length": len(data)}))
+
+    def shared_files(self) -> list[tuple[Call, list[bytes]]]:
+        """Completed uploads: the files.completeUploadExternal call and the bytes of each of its files."""
+        done = [call for call in self.calls_to("files.completeUploadExternal") if call.accepted]
+        return [(call, [self.uploads[f["id"]] for f in json.loads(call.params["files"])]) for call in done]
+
     def response_post(self, name: str, body: dict[str, Any]) -> tuple[int, str]:
         expired = name in self.expired_urls
         with self._lock:
@@ -215,6 +246,11 @@ def _handler_for(fake: FakeSlackAPI) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self) -> None:
             parts = urlsplit(self.path)
+            if parts.path.startswith("/upload/"):  # raw file bytes, whatever the Content-Type says
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.upload_post(parts.path.rsplit("/", 1)[-1], self.rfile.read(length))
+                self._send(200, "OK - 0", "text/plain", {})
+                return
             params: dict[str, Any] = dict(parse_qsl(parts.query))
             params.update(_parse_body(self))
             if parts.path.startswith("/response/"):
