@@ -24,7 +24,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_parses_with_the_expected_services(compose: dict[str, Any]) -> None:
-    assert {"redis", "postgres", "worker", "playground"} <= set(compose["services"])
+    assert {"redis", "postgres", "worker", "playground", "slack", "discord", "scheduler"} <= set(compose["services"])
 
 
 def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:

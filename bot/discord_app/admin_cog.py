@@ -7,6 +7,7 @@ re-grant it to anyone in Integrations settings, so the real check runs on every 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.admin_report import FILENAME, build_chat_report
 from bot.discord_app.errors import manage_guild_only
+from bot.discord_app.rest import MESSAGE_LIMIT
 
 if TYPE_CHECKING:
     from bot.discord_app.bot import RecapBot
@@ -46,4 +49,23 @@ class AdminCog(commands.Cog):
         )
         await interaction.response.send_message(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @app_commands.command(
+        name="recap-report",
+        description="Admins: the evaluation report (live feedback and latency) as text and an HTML file.",
+    )
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @manage_guild_only
+    async def report(self, interaction: discord.Interaction) -> None:
+        # Rendering the charts takes seconds: defer first, then render off the event loop.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = await asyncio.to_thread(build_chat_report, self.bot.store)
+        log.info("guild %s: report sent to an admin", interaction.guild_id)
+        await interaction.followup.send(
+            report.text[:MESSAGE_LIMIT],
+            file=discord.File(io.BytesIO(report.html), filename=FILENAME),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
         )

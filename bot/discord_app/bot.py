@@ -101,7 +101,7 @@ class RecapBot(commands.Bot):
                 synced = await self.tree.sync()
                 log.info("synced %d global commands (may take up to an hour to appear)", len(synced))
         except discord.HTTPException as exc:
-            log.error("could not sync application commands: HTTP %s %s", exc.status, exc.text)
+            log.error("could not sync application commands: HTTP %s (Discord code %s)", exc.status, exc.code)
 
     async def on_ready(self) -> None:
         user = self.user

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.discord_app.rest import (
     UP,
     VOTE_EMOJI,
@@ -25,7 +26,6 @@ from bot.discord_app.rest import (
     vote_components,
 )
 from bot.queue import SummaryJob
-from bot.delivery import DeliveredSummary, TransientDeliveryError
 
 log = logging.getLogger("recap.discord.deliver")
 

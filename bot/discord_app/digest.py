@@ -17,12 +17,12 @@ from typing import Any
 import requests
 from discord.utils import escape_markdown, time_snowflake
 
+from bot.delivery import TransientDeliveryError
 from bot.dialogue import Message, defuse_mentions
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
 from bot.discord_app.deliver import DiscordApi, DiscordRefused, _add_reactions
 from bot.discord_app.rest import MESSAGE_LIMIT, message_flags, no_mentions, vote_components
-from bot.delivery import TransientDeliveryError
 
 log = logging.getLogger("recap.discord.digest")
 

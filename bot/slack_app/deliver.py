@@ -15,9 +15,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.queue import SummaryJob
 from bot.slack_app.blocks import SlackPost, summary_posts
-from bot.delivery import DeliveredSummary, TransientDeliveryError
 
 log = logging.getLogger("recap.slack.deliver")
 

@@ -6,7 +6,7 @@ is synchronous and runs inline in the test's thread. Every request is recorded w
 
 Served: users/@me, oauth2/applications/@me, command sync, channel history with Discord's
 pagination (before / after / around / limit, newest first), channel posts, DMs, reactions,
-interaction callbacks, follow-up webhooks, guild roles and channels.
+interaction callbacks, follow-up webhooks (JSON, or multipart with attachments), guild roles and channels.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,6 +37,7 @@ class Recorded:
     query: dict[str, str]
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # multipart attachments: (filename, bytes)
 
 
 def user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -153,8 +156,11 @@ class FakeDiscord:
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw and "json" in (handler.headers.get("Content-Type") or "") else None
-        record = Recorded(handler.command, path, query, body, dict(handler.headers.items()))
+        content_type = handler.headers.get("Content-Type") or ""
+        body, files = _multipart(raw, content_type) if "multipart" in content_type else (None, [])
+        if raw and "json" in content_type:
+            body = json.loads(raw)
+        record = Recorded(handler.command, path, query, body, dict(handler.headers.items()), files)
         with self._lock:
             self.requests.append(record)
         status, payload = self._route(record)
@@ -274,3 +280,16 @@ class FakeDiscord:
             flags=(body or {}).get("flags", 0),
             webhook_id=str(APPLICATION_ID),
         )
+
+
+def _multipart(raw: bytes, content_type: str) -> tuple[Any, list[tuple[str, bytes]]]:
+    """discord.py's multipart form: the JSON body in ``payload_json``, then one part per file."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    body, files = None, []
+    for part in message.iter_parts():
+        data = part.get_payload(decode=True) or b""
+        if part.get_param("name", header="content-disposition") == "payload_json":
+            body = json.loads(data)
+        elif part.get_filename():
+            files.append((part.get_filename(), data))
+    return body, files

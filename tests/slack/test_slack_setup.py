@@ -26,7 +26,7 @@ def test_manifest_declares_what_the_app_handles() -> None:
     assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "app_mentions:read", "channels:history", "groups:history", "im:history", "mpim:history",
-        "chat:write", "commands", "reactions:read", "users:read",
+        "chat:write", "commands", "reactions:read", "users:read", "files:write", "im:write",
     }
 
 
