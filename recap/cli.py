@@ -183,5 +183,5 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if type(exc).__name__ not in FRIENDLY_ERRORS:
             raise
-        console.print(f"[red]Error:[/red] {exc}", highlight=False)
+        console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -44,8 +44,10 @@ def test_summarize_prints_a_summary(chat_file: Path, tiny_model: Path, capsys: p
         ("", [], "empty"),
         ("\x00\x01\x02 binary", [], "not"),
         (CHAT, ["--format", "xml"], "xml"),
+        ('{"channel": {"id": "1"}, "posts": []}', [], "not a conversation"),
+        ('[{"type": "message"}]', ["--format", "slack"], "slack"),
     ],
-    ids=["empty", "not-a-conversation", "unknown-format"],
+    ids=["empty", "not-a-conversation", "unknown-format-name", "unknown-export-format", "malformed-slack-export"],
 )
 def test_bad_input_gives_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str,
                                          argv_extra: list[str], expected: str) -> None:

@@ -22,7 +22,8 @@ def test_pasted_conversation_is_summarized_and_rated(redis_conn: Redis, settings
     body = response.json()
     assert body["dialogue"].splitlines()[0].startswith("#Person1#: Can you send me the slides")
     assert body["speakers"] == {"#Person1#": "Alice", "#Person2#": "Bob"}
-    assert client.get(f"/api/summaries/{body['job_id']}").json()["status"] == "queued"
+    waiting = client.get(f"/api/summaries/{body['job_id']}").json()
+    assert waiting["status"] == "queued" and "recap worker" in waiting["error"]  # no worker is running yet
 
     SimpleWorker([summary_queue(settings, redis_conn)], connection=redis_conn, serializer=JSONSerializer).work(
         burst=True)

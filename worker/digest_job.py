@@ -109,9 +109,10 @@ def _plan(
     end = _aware(run.scheduled_for)
     start = end - timedelta(hours=schedule.window_hours)
     messages = platform.collect(schedule.channel, start, end, settings.max_messages)
-    total = len(from_people(messages))
+    # Parents of older threads come along as context; only the window's own messages are counted.
+    total = len([m for m in from_people(messages) if m.timestamp >= start])
     conversations = (
-        split_conversations(messages, timedelta(minutes=settings.digest_gap_minutes))
+        split_conversations(messages, timedelta(minutes=settings.digest_gap_minutes), since=start)
         if total >= schedule.min_messages
         else []
     )

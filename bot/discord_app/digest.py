@@ -1,7 +1,9 @@
 """Discord side of the daily digest (used by the worker's digest job through bot.digest.platforms).
 
 Synchronous REST through the deliverer's `DiscordApi` (the worker has no gateway connection): history
-after the window's start, following pagination, plus the threads started in the window; mentions are
+after the window's start, following pagination, plus the window's messages of the channel's public threads
+(those started in the window, and active or recently archived ones started earlier, whose starter
+message comes along as context; private threads are never read); mentions are
 resolved to names; posts carry `allowed_mentions = {"parse": []}` and suppressed embeds, so nothing
 in a digest can ping anyone. Each part has a nonce with `enforce_nonce`, so Discord itself drops a
 repeat of a part whose first attempt went through unnoticed.
@@ -29,6 +31,8 @@ log = logging.getLogger("recap.discord.digest")
 VIEW_CHANNEL = 1 << 10
 PAGE = 100
 PEOPLE_TYPES = {0, 19}  # default messages and replies; the rest are system notices
+PUBLIC_THREADS = {10, 11}  # announcement and public threads; private threads (12) stay private
+ARCHIVED_PAGES = 5  # archived threads are listed newest archive first; stop this deep at most
 JUMP = "https://discord.com/channels/{guild}/{channel}/{message}"
 
 
@@ -108,16 +112,47 @@ class DiscordDigest:
     def collect(self, channel: str, start: datetime, end: datetime, limit: int) -> list[Message]:
         guild = self._guilds.get(channel) or str((self.api.get(f"/channels/{channel}") or {}).get("guild_id"))
         raw = self._history(channel, start, end, limit)
-        threads = [str(m["thread"]["id"]) for m in raw if isinstance(m.get("thread"), dict)]
-        replies = {thread: self._history(thread, start, end, limit) for thread in threads}
+        threads = {str(m["thread"]["id"]) for m in raw if isinstance(m.get("thread"), dict)}
+        threads |= self._threads_since(guild, channel, start)
         names = self._guild_names(guild)
         messages = [
             self._message(m, guild, channel, str(m["thread"]["id"]) if m.get("thread") else None, names)
             for m in raw
         ]
-        for thread, items in replies.items():
+        for thread in sorted(threads):
+            items = self._history(thread, start, end, limit)
+            if items and int(thread) < time_snowflake(start):
+                messages += self._starter(guild, channel, thread, names)
             messages += [self._message(m, guild, thread, thread, names) for m in items]
-        return sorted(messages, key=lambda m: m.timestamp)[-limit:]
+        unique = {m.message_id: m for m in messages}  # a starter found both ways is kept once
+        return sorted(unique.values(), key=lambda m: m.timestamp)[-limit:]
+
+    def _threads_since(self, guild: str, channel: str, start: datetime) -> set[str]:
+        """Public threads of ``channel`` with a message after ``start``: active, or archived since."""
+        since = time_snowflake(start)
+        active = (self.api.get(f"/guilds/{guild}/threads/active") or {}).get("threads") or []
+        found = {str(t["id"]) for t in active if _public_thread_of(t, channel) and _newer(t, since)}
+        before = ""
+        for _ in range(ARCHIVED_PAGES):
+            try:
+                page = self.api.get(f"/channels/{channel}/threads/archived/public?limit=100{before}") or {}
+            except DiscordRefused:  # no Read Message History there: the active ones still count
+                break
+            archived = page.get("threads") or []
+            found |= {str(t["id"]) for t in archived if _public_thread_of(t, channel) and _newer(t, since)}
+            stamps = [str((t.get("thread_metadata") or {}).get("archive_timestamp") or "") for t in archived]
+            if not page.get("has_more") or not stamps or min(stamps) < start.isoformat():
+                break
+            before = f"&before={min(stamps)}"
+        return found
+
+    def _starter(self, guild: str, channel: str, thread: str, names: dict[str, str]) -> list[Message]:
+        """The message an older thread was started from (it has the thread's id), for context."""
+        try:
+            data = self.api.get(f"/channels/{channel}/messages/{thread}")
+        except DiscordRefused:  # a thread not started from a message, or a deleted starter
+            return []
+        return [self._message(data, guild, channel, thread, names)] if data else []
 
     def _guild_names(self, guild: str) -> dict[str, str]:
         if guild not in self._names:
@@ -176,6 +211,27 @@ class DiscordDigest:
         if part == 0 and summary_id:  # 👍 / 👎 on the message whose ref the summary row keeps
             _add_reactions(self.api, str(message.get("channel_id") or target), str(message["id"]))
         return f"{message.get('channel_id') or target}:{message['id']}"
+
+
+    def find_posted(self, target: str, *, key: str, part: int, since: datetime) -> str | None:
+        """Discord drops a repeated part itself: each part's nonce is enforced (``enforce_nonce``)."""
+        return None
+
+    def notify_admin(self, user: str, text: str) -> None:
+        """A direct message to the admin who set the digest up (the text names channels, no content)."""
+        dm = self.api.call("POST", "/users/@me/channels", {"recipient_id": user}) or {}
+        body = {"content": _text(text), "allowed_mentions": no_mentions(), "flags": message_flags()}
+        self.api.call("POST", f"/channels/{dm['id']}/messages", body)
+
+
+def _public_thread_of(thread: dict[str, Any], channel: str) -> bool:
+    return str(thread.get("parent_id")) == channel and int(thread.get("type") or 0) in PUBLIC_THREADS
+
+
+def _newer(thread: dict[str, Any], since: int) -> bool:
+    """A thread whose last message is after ``since`` (no last message id: check its history anyway)."""
+    last = thread.get("last_message_id")
+    return last is None or int(last) >= since
 
 
 def _display(user: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
@@ -43,7 +43,9 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="This 
 
     async def _channel(self, channel_id: int | str) -> ChannelInfo:
         try:
-            return channel_info_from(await self.bot.http.get_channel(int(channel_id)))
+            # The HTTP layer answers the raw channel JSON (typed as discord.types' channel TypedDicts).
+            data = cast(dict[str, Any], await self.bot.http.get_channel(int(channel_id)))
+            return channel_info_from(data)
         except (discord.Forbidden, discord.NotFound):
             raise DigestRefused(
                 "I can't see that channel. Give Recap's role View Channel there first."

@@ -12,8 +12,11 @@ from typing import Any
 import discord
 from discord.http import Route
 
+# Re-exported: the deliverer and the cogs import them from here.
+from bot.discord_app.split import MESSAGE_LIMIT as MESSAGE_LIMIT
+from bot.discord_app.split import split_message as split_message
+
 DEFAULT_API_URL = "https://discord.com/api/v10"
-MESSAGE_LIMIT = 2000
 UP, DOWN = "👍", "👎"
 VOTE_EMOJI: dict[str, int] = {UP: 1, DOWN: -1}
 # custom_id of the feedback buttons: the summary id travels in it, so the view survives restarts.
@@ -31,7 +34,8 @@ def apply_api_base(settings: Any) -> None:
 
 def no_mentions() -> dict[str, Any]:
     """The allowed_mentions payload that pings nobody: {"parse": []}."""
-    return discord.AllowedMentions.none().to_dict()
+    payload: dict[str, Any] = {**discord.AllowedMentions.none().to_dict()}
+    return payload
 
 
 def message_flags(*, ephemeral: bool = False) -> int:
@@ -51,30 +55,6 @@ def vote_components(summary_id: int) -> list[dict[str, Any]]:
         for emoji, rating in VOTE_EMOJI.items()
     ]
     return [{"type": 1, "components": buttons}]
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split on paragraph, line, then word boundaries so no chunk exceeds ``limit`` characters."""
-    chunks: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = _boundary(window, limit)
-        chunks.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        chunks.append(rest)
-    return chunks
-
-
-def _boundary(window: str, limit: int) -> int:
-    # Prefer a paragraph, then a line, a sentence, a word, in the second half of the window.
-    for separator, keep in (("\n\n", 0), ("\n", 0), (". ", 1), (" ", 0)):
-        position = window.rfind(separator)
-        if position > limit // 2:
-            return position + keep
-    position = window.rfind(" ")
-    return position if position > 0 else limit
 
 
 def required_permissions() -> discord.Permissions:

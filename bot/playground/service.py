@@ -10,7 +10,7 @@ from typing import Any
 from rq.job import JobStatus
 
 from bot.dialogue import Dialogue
-from bot.queue import SummaryJob, enqueue_summary, fetch_job
+from bot.queue import SummaryJob, enqueue_summary, fetch_job, summary_queue
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,19 @@ def job_state(job_id: str, settings: Any) -> JobState:
         return JobState("finished", summary=result.get("summary"), summary_id=result.get("summary_id"))
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         return JobState("failed", error=_failure_text(job))
-    return JobState("started" if status == JobStatus.STARTED else "queued")
+    if status == JobStatus.STARTED:
+        return JobState("started")
+    return JobState("queued", error=None if _workers_alive(job, settings) else NO_WORKER)
+
+
+NO_WORKER = ("No worker is running. Start one with `recap worker`, or check the terminal of `recap demo`: "
+             "the model may have failed to load (RECAP_MODEL).")
+
+
+def _workers_alive(job: Any, settings: Any) -> bool:
+    from rq import Worker
+
+    return Worker.count(connection=job.connection, queue=summary_queue(settings, job.connection)) > 0
 
 
 def _failure_text(job: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -26,53 +26,75 @@ class NotInChannelError(Exception):
     """The bot cannot read the conversation: it is not a member, or the channel is private."""
 
 
-def _pages(call: Any, limit: int, **params: Any) -> Iterator[SlackMessage]:
-    """Yield messages across cursor pages until ``limit`` messages or the last page."""
+class Collected(list[SlackMessage]):
+    """Collected messages; ``truncated`` is True when the cap left out messages the request covered,
+    so the requester can be told the summary is not of everything."""
+
+    truncated: bool = False
+
+
+def _read(call: Any, limit: int, **params: Any) -> tuple[list[SlackMessage], bool]:
+    """Messages across cursor pages, at most ``limit``; the flag says whether more were left unread."""
     cursor: str | None = None
-    seen = 0
-    while seen < limit:
+    found: list[SlackMessage] = []
+    while True:
         try:
-            page = call(limit=min(PAGE_LIMIT, limit - seen), cursor=cursor, **params)
+            page = call(limit=min(PAGE_LIMIT, limit - len(found)), cursor=cursor, **params)
         except SlackApiError as exc:
             if exc.response.get("error") in _NOT_READABLE:
                 raise NotInChannelError(exc.response.get("error")) from exc
             raise
-        for message in page.get("messages", []):
-            seen += 1
-            yield message
-            if seen >= limit:
-                return
+        messages = list(page.get("messages") or [])
+        room = limit - len(found)
+        found.extend(messages[:room])
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not page.get("has_more") or not cursor:
-            return
+        more = len(messages) > room or bool(page.get("has_more") and cursor)
+        if len(found) >= limit or not more:
+            return found, more and len(found) >= limit
 
 
 def _is_thread_parent(message: SlackMessage) -> bool:
     return bool(message.get("reply_count")) and message.get("thread_ts") == message.get("ts")
 
 
-def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) -> list[SlackMessage]:
+def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) -> Collected:
     """The parent and its replies, oldest first (conversations.replies returns them in order)."""
-    return list(_pages(client.conversations_replies, limit, channel=channel, ts=thread_ts))
+    messages, more = _read(client.conversations_replies, limit, channel=channel, ts=thread_ts)
+    collected = Collected(messages)
+    collected.truncated = more
+    return collected
 
 
 def collect_channel(
     client: WebClient, channel: str, *, oldest: float | None, limit: int, count: int | None = None
-) -> list[SlackMessage]:
+) -> Collected:
     """Top-level messages since ``oldest`` (and/or the last ``count``), each followed by its thread
-    replies, oldest first; at most ``limit`` messages in all, keeping the newest."""
+    replies, oldest first; at most ``limit`` messages in all, keeping the newest.
+
+    Threads are read newest first and reading stops once ``limit`` is reached, so a huge channel
+    costs at most about ``limit`` messages of API calls, not every thread in it."""
     params: dict[str, Any] = {"channel": channel}
     if oldest is not None:
         params["oldest"] = f"{oldest:.6f}"
-    top = list(_pages(client.conversations_history, min(count or limit, limit), **params))
-    top.reverse()  # history pages are newest first
-    collected: list[SlackMessage] = []
-    for message in top:
-        collected.append(message)
+    top, more = _read(client.conversations_history, min(count or limit, limit), **params)
+    truncated = more and (count is None or count > limit)  # `/summarize 100` asked for just 100
+    blocks: list[list[SlackMessage]] = []
+    total = 0
+    for index, message in enumerate(top):  # newest first, as history pages come
+        block = [message]
         if _is_thread_parent(message):
-            replies = collect_thread(client, channel, message["ts"], limit)
-            collected.extend(r for r in replies if r.get("ts") != message.get("ts"))
-    return collected[-limit:]
+            replies = collect_thread(client, channel, message["ts"], limit - total)
+            block += [r for r in replies if r.get("ts") != message.get("ts")]
+            truncated = truncated or replies.truncated
+        blocks.append(block)
+        total += len(block)
+        if total >= limit:
+            truncated = truncated or total > limit or index < len(top) - 1
+            break
+    collected = Collected(m for block in reversed(blocks) for m in block)
+    del collected[: max(0, len(collected) - limit)]
+    collected.truncated = truncated
+    return collected
 
 
 class UserDirectory:

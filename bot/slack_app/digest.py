@@ -1,14 +1,17 @@
 """Slack side of the daily digest (used by the worker's digest job through bot.digest.platforms).
 
-Reads a channel's window with the adapter's own collector (history + thread replies, paginated),
-converts with its converter, links each conversation with chat.getPermalink, and posts with the
+Reads a channel's window with the adapter's own collector (history + thread replies, paginated), plus
+the in-window replies of threads that started before the window (history only lists parents, so the
+parents of a bounded look-back whose `latest_reply` is in the window are read too), converts with its
+converter, links each conversation with chat.getPermalink, and posts with the
 deliverer's escaping: the text can never form <!channel>, <!here>, <@U…> or a link of its own.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -18,11 +21,23 @@ from bot.dialogue import Message
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
 from bot.slack_app.blocks import SECTION_LIMIT, VOTE_DOWN, VOTE_UP, escape
-from bot.slack_app.collect import NotInChannelError, UserDirectory, collect_channel
+from bot.slack_app.collect import (
+    NotInChannelError,
+    SlackMessage,
+    UserDirectory,
+    _is_thread_parent,
+    _pages,
+    collect_channel,
+    collect_thread,
+)
 from bot.slack_app.convert import to_messages
 from bot.slack_app.deliver import _call, web_client
 
 log = logging.getLogger("recap.slack.digest")
+
+THREAD_LOOKBACK = timedelta(days=7)  # threads started this long before the window may still get replies
+LOOKBACK_PARENTS = 1000  # at most this many older top-level messages are checked for in-window replies
+MARKER = "recap_digest"  # metadata event type on every digest part (found again after a crash)
 
 
 def _link(url: str, label: str) -> str:
@@ -77,10 +92,32 @@ class SlackDigest:
     def collect(self, channel: str, start: datetime, end: datetime, limit: int) -> list[Message]:
         try:
             raw = collect_channel(self.client, channel, oldest=start.timestamp(), limit=limit)
+            raw += self._older_threads(channel, start, end, limit)
         except NotInChannelError:
             raise DigestRefused("I am not a member of that channel any more. Invite me again.") from None
-        raw = [message for message in raw if float(message.get("ts") or 0) < end.timestamp()]
+        raw = _unique([message for message in raw if float(message.get("ts") or 0) < end.timestamp()])[-limit:]
         return to_messages(raw, self.users.names_for(self.client, raw))
+
+    def _older_threads(self, channel: str, start: datetime, end: datetime, limit: int) -> list[SlackMessage]:
+        """Parents from the look-back whose thread got replies in the window: the parent (context) and
+        those replies, nothing older."""
+        oldest, since = (start - THREAD_LOOKBACK).timestamp(), start.timestamp()
+        parents = _pages(
+            self.client.conversations_history,
+            LOOKBACK_PARENTS,
+            channel=channel,
+            oldest=f"{oldest:.6f}",
+            latest=f"{since:.6f}",
+        )
+        found: list[SlackMessage] = []
+        for parent in parents:
+            if not _is_thread_parent(parent) or float(parent.get("latest_reply") or 0) < since:
+                continue
+            replies = collect_thread(self.client, channel, parent["ts"], limit)
+            window = [r for r in replies if since <= float(r.get("ts") or 0) < end.timestamp()]
+            if window:
+                found += [parent, *window]
+        return found
 
     def permalink(self, channel: str, message: Message) -> str | None:
         try:
@@ -110,9 +147,53 @@ class SlackDigest:
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
-            metadata={"event_type": "recap_digest", "event_payload": {"key": key, "part": part}},
+            metadata={"event_type": MARKER, "event_payload": {"key": key, "part": part}},
         )
         return f"{response.get('channel') or target}:{response.get('ts')}"
+
+
+    def find_posted(self, target: str, *, key: str, part: int, since: datetime) -> str | None:
+        """The ref of part ``part`` of digest ``key`` if an earlier attempt posted it (Slack accepted it
+        but the attempt died before recording it): our own message with that metadata marker."""
+        bot_id = self._bot_id()
+        history = _pages(
+            self.client.conversations_history,
+            LOOKBACK_PARENTS,
+            channel=target,
+            oldest=f"{since.timestamp():.6f}",
+            include_all_metadata=True,
+        )
+        for message in history:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == MARKER
+                and payload.get("key") == key
+                and str(payload.get("part")) == str(part)
+                and (not bot_id or message.get("bot_id") == bot_id)
+            ):
+                return f"{target}:{message['ts']}"
+        return None
+
+    def _bot_id(self) -> str:
+        """Our bot id: another app could post the same marker, only ours counts."""
+        try:
+            return str(self.client.auth_test().get("bot_id") or "")
+        except SlackApiError:
+            return ""
+
+    def notify_admin(self, user: str, text: str) -> None:
+        """A direct message to the admin who set the digest up (the text names channels, no content)."""
+        opened = _call(self.client.conversations_open, users=user)
+        _call(self.client.chat_postMessage, channel=opened["channel"]["id"], text=escape(text), unfurl_links=False)
+
+
+def _unique(messages: Iterable[SlackMessage]) -> list[SlackMessage]:
+    """Oldest first, each ts once (a thread broadcast is both in history and in its thread)."""
+    seen: dict[str, SlackMessage] = {}
+    for message in messages:
+        seen.setdefault(str(message.get("ts")), message)
+    return sorted(seen.values(), key=lambda m: float(m.get("ts") or 0))
 
 
 def digest_platform(settings: Any) -> SlackDigest:

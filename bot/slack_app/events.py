@@ -35,7 +35,7 @@ def mention_request(body: dict[str, Any], event: dict[str, Any], settings: Any) 
     return SummaryRequest(
         request_id=request_id, claim_key=request_id, team=team, channel=event.get("channel", ""),
         user=event.get("user", ""), thread_ts=event.get("thread_ts"), limit=settings.max_messages,
-        public=True, destination={"user": event.get("user")},
+        public=True, needs_thread=True, destination={"user": event.get("user")},
     )
 
 

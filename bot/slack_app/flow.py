@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.dialogue import EmptyConversationError, format_dialogue
 from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
 from bot.ratelimit import check_rate_limit, claim_once, release_claim
-from bot.slack_app.collect import NotInChannelError, UserDirectory, collect_channel, collect_thread
+from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, collect_channel, collect_thread
 from bot.slack_app.convert import to_messages
 from bot.store import Store
 
@@ -38,6 +38,17 @@ NOT_IN_CHANNEL = (
 )
 SLACK_ERROR = ":warning: Slack did not let me read the messages just now. Please try again in a minute."
 UNEXPECTED = ":warning: Something went wrong while preparing your summary. Please try again."
+MALFORMED = ":warning: Slack sent an incomplete request, so I cannot tell what to summarize. Please try again."
+THREAD_GONE = "I can't find that thread any more; it may have been deleted."
+CAPPED_CHANNEL = (
+    " This range has more messages than I read at once ({limit}), so the summary covers the most "
+    "recent {count}. Pick a shorter range (`/summarize 2h`) to cover the rest."
+)
+CAPPED_THREAD = " This thread is longer than I read at once ({limit}), so the summary covers its first {count}."
+
+
+class MalformedRequest(ValueError):
+    """The payload lacks what a summary request needs (channel, user, request id, thread)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class SummaryRequest:
     limit: int = 500  # messages in all, thread replies included
     count: int | None = None  # `/summarize 100`: the last 100 top-level messages
     public: bool = False
+    needs_thread: bool = False  # the shortcut and the mention: never fall back to the whole channel
     claim_ttl_s: int = 86400
     destination: dict[str, Any] = field(default_factory=dict)
 
@@ -93,7 +105,7 @@ def ephemeral(client: WebClient, channel: str, user: str, thread_ts: str | None 
     return notify
 
 
-def _collect(request: SummaryRequest, client: WebClient) -> list[dict[str, Any]]:
+def _collect(request: SummaryRequest, client: WebClient) -> Collected:
     if request.thread_ts:
         return collect_thread(client, request.channel, request.thread_ts, request.limit)
     return collect_channel(
@@ -101,15 +113,28 @@ def _collect(request: SummaryRequest, client: WebClient) -> list[dict[str, Any]]
     )
 
 
-def _job(request: SummaryRequest, client: WebClient, deps: Deps) -> SummaryJob:
+def check_request(request: SummaryRequest) -> SummaryRequest:
+    """Refuse payloads missing an id: a missing trigger_id or event_id would make every such
+    request share one claim (all but the first silently dropped)."""
+    incomplete = not (request.team and request.channel and request.user)
+    if incomplete or request.request_id.endswith(":None") or (request.needs_thread and not request.thread_ts):
+        raise MalformedRequest(request.request_id)
+    return request
+
+
+def _job(request: SummaryRequest, client: WebClient, deps: Deps) -> tuple[SummaryJob, str]:
+    """The job, and what to add to the "Summarizing…" note when the cap left messages out."""
     raw = _collect(request, client)
     messages = to_messages(raw, deps.users.names_for(client, raw))
     dialogue = format_dialogue(messages)
-    return SummaryJob(
+    job = SummaryJob(
         request_id=request.request_id, platform="slack", dialogue=dialogue.text, speakers=dialogue.speakers,
         workspace=request.team, channel=request.channel, thread=request.thread_ts, requester=request.user,
         message_count=dialogue.message_count, public=request.public, destination=request.destination,
     )
+    capped = CAPPED_THREAD if request.thread_ts else CAPPED_CHANNEL
+    note = capped.format(limit=request.limit, count=len(raw)) if raw.truncated else ""
+    return job, note
 
 
 def _gate(request: SummaryRequest, notify: Notify, deps: Deps) -> bool:
@@ -130,10 +155,10 @@ def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps
     claimed = False
     release = True  # release the claim unless the requester got a final answer
     try:
-        if not _gate(request, notify, deps):
+        if not _gate(check_request(request), notify, deps):
             return
         claimed = True
-        job = _job(request, client, deps)
+        job, capped = _job(request, client, deps)
         enqueued = enqueue_summary(job, deps.settings, deps.connection)
     except QueueUnavailableError:
         log.warning("request %s: Redis unavailable", request.request_id)
@@ -143,9 +168,13 @@ def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps
         message, release = NOT_IN_CHANNEL, False
     except EmptyConversationError as exc:
         message, release = str(exc), False
+    except MalformedRequest:
+        log.warning("request %s: incomplete payload", request.request_id)
+        message = MALFORMED
     except SlackApiError as exc:
         log.warning("request %s: Slack API error %s", request.request_id, exc.response.get("error"))
-        message = SLACK_ERROR
+        gone = exc.response.get("error") == "thread_not_found"
+        message, release = (THREAD_GONE, False) if gone else (SLACK_ERROR, release)
     except Exception:  # noqa: BLE001 - a listener must never crash the app
         log.exception("request %s failed before it was queued", request.request_id)
         message = UNEXPECTED
@@ -154,7 +183,7 @@ def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps
                  job.message_count, enqueued.created)
         if enqueued.created:
             _safe_notify(notify, f"Summarizing {job.message_count} messages… "
-                                 "I'll post the summary here when it's ready.")
+                                 "I'll post the summary here when it's ready." + capped)
         return
     if claimed and release:  # not queued: a platform retry must still be processed
         release_claim(deps.connection, request.claim_key)

@@ -29,7 +29,7 @@ def build_request(shortcut: dict[str, Any], settings: Any) -> SummaryRequest:
         claim_key=f"slack:{team}:thread:{channel}:{thread_ts}:{user}",
         claim_ttl_s=DOUBLE_CLICK_S,
         team=team, channel=channel, user=user, thread_ts=thread_ts, limit=settings.max_messages,
-        public=True, destination={"response_url": shortcut.get("response_url"), "user": user},
+        public=True, needs_thread=True, destination={"response_url": shortcut.get("response_url"), "user": user},
     )
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, UniqueConstraint, select, update
+from sqlalchemy import JSON, Boolean, CursorResult, DateTime, Float, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -106,7 +106,8 @@ SCHEDULE_FIELDS = {
 def ensure_tables(store: Store) -> Store:
     """Create the digest tables on stores opened before this module was imported (once per store)."""
     if not getattr(store, "_digest_tables", False):
-        Base.metadata.create_all(store.engine, tables=[DigestSchedule.__table__, DigestRun.__table__])
+        tables = [Base.metadata.tables[name] for name in (DigestSchedule.__tablename__, DigestRun.__tablename__)]
+        Base.metadata.create_all(store.engine, tables=tables)
         store._digest_tables = True  # type: ignore[attr-defined]
     return store
 
@@ -246,9 +247,13 @@ def finish_run(
 ) -> bool:
     """Move a run to a final status, unless it already is final. True if this call moved it."""
     with store.session() as session:
-        result = session.execute(
-            update(DigestRun)
-            .where(DigestRun.id == run_id, DigestRun.status.not_in(FINAL))
-            .values(status=status, reason=reason[:255], message_ref=message_ref, updated_at=utcnow())
+        # An UPDATE returns a CursorResult (which has rowcount); execute() is typed as the general Result.
+        result = cast(
+            CursorResult[Any],
+            session.execute(
+                update(DigestRun)
+                .where(DigestRun.id == run_id, DigestRun.status.not_in(FINAL))
+                .values(status=status, reason=reason[:255], message_ref=message_ref, updated_at=utcnow())
+            ),
         )
         return bool(result.rowcount)
