@@ -97,5 +97,12 @@ def test_dialogue_text_is_kept_only_for_opted_in_workspaces(store: Store) -> Non
     [example] = store.shared_examples()
     # Training pairs keep the speaker tags on both sides: no display names leave the store.
     assert (example.dialogue, example.summary) == ("#Person1#: hi", "#Person1# says hi.")
+    store.record_vote(summary_id, "U2", -1)
+    store.record_vote(summary_id, "U3", -1)
+    assert store.shared_examples() == []  # more 👎 than 👍: not a good training example
+    assert [example.summary_id for example in store.shared_examples(rating=-1)] == [summary_id]
+    store.record_vote(summary_id, "U3", None)
+    store.record_vote(summary_id, "U4", 1)
+    assert len(store.shared_examples()) == 1
     store.set_sharing("slack", "T1", False)
     assert store.shared_examples() == []

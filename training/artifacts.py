@@ -54,14 +54,27 @@ def write_outputs(
     write_json(out / "training_args.json", training_args)
     write_json(out / "data.json", data)
     write_json(out / "metrics.json", metrics)
-    (out / "README.md").write_text(model_card(config, metrics, data), encoding="utf-8")
+    (out / "README.md").write_text(model_card(config, metrics, data, template), encoding="utf-8")
 
 
 def _uses_dialogsum(source: str) -> bool:
     return "dialogsum" in source.lower()
 
 
-def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> str:
+def _prompt_lines(template: Any) -> list[str]:
+    """The prompt as trained, indented as a code block (it holds blank lines and a {dialogue} slot)."""
+    if template is None:
+        return ["The prompt the model was trained with is in `prompt.json`; the worker reads it from here."]
+    body = [f"    {line}".rstrip() for line in template.template.splitlines()]
+    return [
+        f"Trained and served with the prompt `{template.version}` (saved in `prompt.json`, which the worker "
+        "reads from this folder); `{dialogue}` is the conversation as `#PersonN#: ...` lines:",
+        "",
+        *body,
+    ]
+
+
+def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any], template: Any = None) -> str:
     dialogsum = _uses_dialogsum(config.data)
     licence = "cc-by-nc-sa-4.0" if dialogsum else "other"
     what = "LoRA adapter" if config.method == "lora" else "fully fine-tuned model"
@@ -87,11 +100,16 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> st
             else [f"    RECAP_MODEL={config.out} recap worker"]
         ),
         "",
-        "The prompt the model was trained with is in `prompt.json`; the worker reads it from here.",
+        "## Prompt",
+        "",
+        *_prompt_lines(template),
         "",
         "## Training",
         "",
-        f"- data: `{config.data}`: {train['examples']} training and {validation['examples']} validation examples",
+        f"- base model: `{config.model}`",
+        f"- data: `{config.data}`"
+        + (" (DialogSum)" if dialogsum else "")
+        + f": {train['examples']} training and {validation['examples']} validation examples",
         f"- truncated: {train['truncated_inputs']} training inputs over {train['max_input_tokens']} tokens, "
         f"{train['truncated_targets']} summaries over {train['max_target_tokens']} tokens",
         f"- learning rate {config.lr}, batch size {config.batch_size}, "
@@ -111,7 +129,10 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any]) -> st
         "",
         "## Validation metrics",
         "",
-        f"Validation split, {metrics.get('validation_protocol', '')}, 0-100 scale:",
+        f"On the {validation['examples']} validation examples after training, "
+        f"{metrics.get('validation_protocol', '')}, 0-100 scale. ROUGE F-measures from `rouge_score` "
+        "with stemming, corpus BLEU from `sacrebleu`; summaries generated greedily up to "
+        f"{config.generation_max_length or config.max_target_tokens} tokens. All numbers: `metrics.json`.",
         "",
         "| ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU |",
         "|---|---|---|---|---|",

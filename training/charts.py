@@ -10,7 +10,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import matplotlib.dates as mdates  # noqa: E402 - the backend must be chosen first
+import matplotlib.pyplot as plt  # noqa: E402
 
 from training.feedback import Rate  # noqa: E402
 
@@ -60,7 +61,8 @@ def loss_curves(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, entries in logs.items():
         points = [(e["step"], e["loss"]) for e in entries if "loss" in e]
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
+        # Markers: a short run logs one or two losses, and a line alone would not show a single point.
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.legend(fontsize=6)
@@ -87,13 +89,19 @@ def rate_bars(rates: Sequence[Rate], title: str) -> bytes:
 
 
 def votes_over_time(days: Sequence[tuple[date, int, int]]) -> bytes:
+    """Stacked 👍/👎 bars per day on a real date axis (days without votes stay visible as gaps)."""
     fig, ax = plt.subplots(figsize=(7, 3))
-    x = [d for d, _, _ in days]
+    # date2num turns days into the floats bar() is typed for; the date locator and formatter label them.
+    x = [float(mdates.date2num(d)) for d, _, _ in days]
     ups = [u for _, u, _ in days]
     downs = [d for _, _, d in days]
-    ax.bar(x, ups, color="#4a8", label="thumbs up")
-    ax.bar(x, downs, bottom=ups, color="#c55", label="thumbs down")
+    ax.bar(x, ups, width=0.8, color="#4a8", label="thumbs up")
+    ax.bar(x, downs, width=0.8, bottom=ups, color="#c55", label="thumbs down")
+    if x:
+        ax.set_xlim(min(x) - 1, max(x) + 1)  # one day alone would otherwise get a sub-day axis
+    locator = mdates.AutoDateLocator(minticks=1, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_ylabel("votes per day")
     ax.legend(fontsize=7)
-    fig.autofmt_xdate()
     return _png(fig)

@@ -41,8 +41,11 @@ def build_runtime(
     num_beams: int,
     batch_size: int,
 ) -> Any:
+    from training.finetune import TrainingConfigError
     from worker.model.runtime import GenerationSettings, TransformersRuntime
 
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise TrainingConfigError(f"--device {device!r}: choose auto, cpu, cuda or cuda:N")
     generation = GenerationSettings(
         max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, temperature=1.0, top_p=1.0
     )
@@ -80,9 +83,10 @@ def prompts(
     """Zero-, one- and few-shot prompts with the seed's templates; ROUGE/BLEU per template, both protocols."""
     from training.data import find_by_id, load_split
     from training.evaluation import write_jsonl
-    from training.prompts import results_table, run_templates
+    from training.prompts import check_templates, results_table, run_templates
 
     with friendly_errors():
+        names = check_templates([t.strip() for t in templates.split(",") if t.strip()])
         targets = load_split(data, split, limit)
         shots = find_by_id(load_split(data, shot_split), [i.strip() for i in shot_ids.split(",") if i.strip()])
         runtime = build_runtime(
@@ -97,7 +101,7 @@ def prompts(
         run = run_templates(
             targets,
             shots,
-            [t.strip() for t in templates.split(",") if t.strip()],
+            names,
             generate=runtime.generate,
             count_tokens=runtime.count_tokens,
             window=max_input_tokens,
@@ -253,6 +257,7 @@ def report_command(
         if system:
             predictions = parse_systems(system)
             result = compare(predictions, load_split(data, split), allow_empty=True)
+            result["source"] = f"{data} ({split} split)"
             by_id = {e.id: e for e in load_split(data, split)}
             refs = [r for i in result["ids"] for r in by_id[i].all_references]
             texts = {name: [p[i] for i in result["ids"]] for name, p in predictions.items()}

@@ -65,6 +65,8 @@ def _to_example(row: dict[str, Any], index: int, where: str) -> Example:
     refs = tuple(row.get("summaries") or ())
     if not isinstance(dialogue, str) or not dialogue.strip():
         raise DataError(f"{where} row {index + 1}: missing or empty 'dialogue'")
+    if any(not isinstance(ref, str) or not ref.strip() for ref in refs):
+        raise DataError(f"{where} row {index + 1}: an entry of 'summaries' is empty or not text")
     if not summary and refs:
         summary = refs[0]
     if not isinstance(summary, str) or not summary.strip():
@@ -115,7 +117,11 @@ def load_split(source: str, split: str, limit: int | None = None) -> list[Exampl
     elif kind == "folder":
         path = Path(source).expanduser() / f"{split}.jsonl"
         if not path.is_file():
-            raise DataError(f"--data {source}: no {split}.jsonl in that folder")
+            found = sorted(p.stem for p in Path(source).expanduser().glob("*.jsonl"))
+            raise DataError(
+                f"--split {split!r}: no {split}.jsonl in --data {source}; "
+                f"splits there: {', '.join(found) or 'none (expected train/validation/test.jsonl)'}"
+            )
         rows, where = read_jsonl(path), str(path)
     else:
         rows, where = _load_hub(source, split), f"{source}[{split}]"

@@ -45,8 +45,10 @@ def encode(
     prompts = prompts_for(examples, template)
     targets = [example.summary for example in examples]
     # Tokenise once without truncation to measure, then cut: the stats are what the report shows.
-    full_inputs = tokenizer(prompts, truncation=False)["input_ids"]
-    full_targets = tokenizer(text_target=targets, truncation=False)["input_ids"]
+    # verbose=False: this measuring pass is meant to exceed the window; the tokenizer's "will result in
+    # indexing errors" warning would be false alarm here, and the cut below is what the model sees.
+    full_inputs = tokenizer(prompts, truncation=False, verbose=False)["input_ids"]
+    full_targets = tokenizer(text_target=targets, truncation=False, verbose=False)["input_ids"]
     inputs = tokenizer(prompts, truncation=True, max_length=max_input_tokens)
     labels = tokenizer(text_target=targets, truncation=True, max_length=max_target_tokens)["input_ids"]
     input_lengths = [len(ids) for ids in full_inputs]

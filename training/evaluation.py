@@ -141,7 +141,8 @@ def improvements(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[s
             {
                 "system": a,
                 "over": b,
-                **{k: round(rows[a][protocol][k] - rows[b][protocol][k], 2) for k in METRIC_KEYS},
+                # + 0.0 turns a rounded -0.0 into 0.0, so equal systems never show "-0.00".
+                **{k: round(rows[a][protocol][k] - rows[b][protocol][k], 2) + 0.0 for k in METRIC_KEYS},
             }
             for a, b in permutations(rows, 2)
         ]

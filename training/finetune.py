@@ -118,10 +118,32 @@ def _build_model(config: TrainConfig) -> tuple[Any, Any]:
             lora_dropout=config.lora_dropout,
             target_modules=list(config.target_modules),
         )
+        _check_target_modules(model, config.target_modules)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()  # checkpointed frozen embeddings need a grad path
         model = get_peft_model(model, lora)
     return model, tokenizer
+
+
+def _check_target_modules(model: Any, targets: list[str]) -> None:
+    """Refuse a target module that matches nothing: peft only fails when none match, so a typo among
+    several (``q,vv``) would silently train fewer layers than asked."""
+    import torch
+
+    names = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    linear = sorted({name.rsplit(".", 1)[-1] for name in names})
+    # peft's rule for a list: a module matches a target equal to its name or to a dotted suffix of it.
+    unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if unknown or not targets:
+        raise TrainingConfigError(
+            f"--target-modules {','.join(targets) or '(empty)'}: "
+            f"{', '.join(map(repr, unknown)) or 'nothing given'} matches no linear layer of {config_name(model)}; "
+            f"choose from {', '.join(linear)}"
+        )
+
+
+def config_name(model: Any) -> str:
+    return str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
 
 
 def _training_args(config: TrainConfig, precision: str, cuda: bool) -> Any:

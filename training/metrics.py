@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import cast
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 PROTOCOL_TEXT = {
@@ -62,8 +63,11 @@ def _check(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> N
         raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
     if not predictions:
         raise ValueError("nothing to score: no predictions")
-    for index, refs in enumerate(references):
-        if not refs or any(not ref.strip() for ref in refs):
+    for index, (pred, refs) in enumerate(zip(predictions, references, strict=True)):
+        if not isinstance(pred, str):
+            raise ValueError(f"row {index}: prediction is {type(pred).__name__}, not text")
+        # None or "" would reach sacrebleu as "no reference" or a zero-length one: refuse both here.
+        if not refs or any(not isinstance(ref, str) or not ref.strip() for ref in refs):
             raise ValueError(f"row {index}: missing or empty reference")
 
 
@@ -91,9 +95,15 @@ def protocol_c(predictions: Sequence[str], references: Sequence[Sequence[str]]) 
         for key in ROUGE_KEYS:
             totals[key] += max(scores[key] for scores in pair_scores)
     width = max(len(refs) for refs in references)
-    # sacrebleu takes one stream per reference position; None marks a dialogue with fewer references.
-    streams = [[refs[i] if i < len(refs) else None for refs in references] for i in range(width)]
-    bleu = sacrebleu.corpus_bleu(list(predictions), streams).score
+    # sacrebleu takes one stream per reference position. A dialogue with fewer references is padded
+    # with None, which sacrebleu drops before counting (BLEU._cache_references); "" would instead count
+    # as a real zero-length reference and pull the brevity penalty towards it. _check has already
+    # refused empty references, so None only ever means "this dialogue has no reference here".
+    streams: list[list[str | None]] = [
+        [refs[i] if i < len(refs) else None for refs in references] for i in range(width)
+    ]
+    # sacrebleu's annotation says Sequence[Sequence[str]] but its code documents and accepts None.
+    bleu = sacrebleu.corpus_bleu(list(predictions), cast("list[Sequence[str]]", streams)).score
     n = len(predictions)
     return Scores(**{key: totals[key] / n for key in ROUGE_KEYS}, bleu=bleu, n=n)
 

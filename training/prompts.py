@@ -16,13 +16,25 @@ from training.data import DataError, Example
 from training.metrics import mean_words, score
 
 SHOT_FRAME = "Dialogue:\n\n{dialogue}\n\nWhat was going on?\n"
-DEFAULT_SHOT_IDS = ("train_40", "train_80", "train_120")  # the seed used indices 40, 80 and 120
+DEFAULT_SHOT_IDS = ("train_40", "train_80", "train_120")  # the seed's indices 40, 80, 120, taken from train
+# (the seed took them from test; train keeps the in-context examples out of any scored split)
 TEMPLATES = ("zero-shot", "zero-shot-seed", "one-shot", "few-shot")
 
 
 def shot_block(example: Example) -> str:
     """One in-context example, exactly as the seed wrote it (three newlines after the summary)."""
     return SHOT_FRAME.format(dialogue=example.dialogue) + f"{example.summary}\n\n\n"
+
+
+def check_templates(names: Sequence[str]) -> list[str]:
+    """The template names, or a DataError naming the unknown ones and the choices."""
+    unknown = [name for name in names if name not in TEMPLATES]
+    if unknown or not names:
+        raise DataError(
+            f"--templates {','.join(names) or '(empty)'}: unknown {', '.join(map(repr, unknown)) or 'none given'}; "
+            f"choose from {', '.join(TEMPLATES)}"
+        )
+    return list(names)
 
 
 def make_prompt(name: str, dialogue: str, shots: Sequence[Example]) -> str:
@@ -83,7 +95,7 @@ def _context(targets: Sequence[Example]) -> dict[str, dict[str, Any]]:
 
     references = [list(t.all_references) for t in targets]
     lead = [extractive_baseline(t.dialogue) for t in targets]
-    context = {
+    context: dict[str, dict[str, Any]] = {
         "lead-2 turns (extractive baseline)": {**score(lead, references), "mean_words": mean_words(lead)},
         "references": {"mean_words": mean_words([r for refs in references for r in refs])},
     }
@@ -114,7 +126,12 @@ def run_templates(
     skipped = [t.id for i, t in enumerate(targets) if t.id in shot_ids or any(lengths[n][i] > window for n in names)]
     keep = [i for i, t in enumerate(targets) if t.id not in skipped]
     if not keep:
-        raise DataError(f"every prompt is longer than the window ({window} tokens); raise --max-input-tokens")
+        longest = max(names, key=lambda n: min(lengths[n]))
+        raise DataError(
+            f"--max-input-tokens {window}: every dialogue has a prompt longer than that under some template "
+            f"(shortest {longest} prompt: {min(lengths[longest])} tokens); raise --max-input-tokens "
+            f"or leave {longest} out of --templates"
+        )
     references = [list(targets[i].all_references) for i in keep]
     results = []
     for name in names:

@@ -55,7 +55,9 @@ def metrics_section(
             Section(
                 f"Offline metrics, protocol {label}",
                 [
-                    f"{PROTOCOL_TEXT[label]} {result['n']} dialogues, "
+                    f"{PROTOCOL_TEXT[label]} {result['n']} dialogues"
+                    + (f" of {result['source']}" if result.get("source") else "")
+                    + ", "
                     f"{result['references_per_dialogue']} references "
                     "each, 0-100 scale. The human row scores each annotator against the other two.",
                     Table(["system", *(METRIC_LABELS[k] for k in METRIC_KEYS), "mean words"], rows),

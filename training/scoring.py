@@ -66,12 +66,24 @@ def read_predictions(path: str | Path) -> dict[str, str]:
 
 
 def read_references(path: str | Path) -> dict[str, list[str]]:
+    """id -> reference summaries; a row with no summary maps to [] so :func:`align` can name it."""
     refs: dict[str, list[str]] = {}
+    blanks: list[str] = []
     for number, row in enumerate(_read(path, "references"), start=1):
         if "id" not in row:
             raise MetricsError(f"{path}: row {number} has no 'id'")
         values = row.get("summaries") or ([row["summary"]] if row.get("summary") else [])
-        refs[str(row["id"])] = [str(v) for v in values if isinstance(v, str) and v.strip()]
+        if not isinstance(values, list):
+            values = [values]
+        # One blank annotator among three must not silently turn the row into a two-reference row:
+        # protocol A would average over fewer pairs and C would pick from fewer references.
+        if any(not isinstance(v, str) or not v.strip() for v in values):
+            blanks.append(str(row["id"]))
+        refs[str(row["id"])] = [v for v in values if isinstance(v, str) and v.strip()]
+    if blanks:
+        raise MetricsError(
+            f"{path}: {len(blanks)} reference rows have an empty or non-text entry in 'summaries': {_ids(blanks)}"
+        )
     return refs
 
 

@@ -132,19 +132,28 @@ def _run_one(method: str, base: dict[str, Any], params: dict[str, Any], folder: 
     return record
 
 
+def pick_best(records: list[dict[str, Any]]) -> str | None:
+    """The run with the highest validation ROUGE-L; ties (common on short runs) go to the lower
+    validation loss, so the choice never depends on the order of the grid."""
+    scored = [r for r in records if r["status"] == "ok" and "rougeL" in r["metrics"]]
+    if not scored:
+        return None
+    best = max(scored, key=lambda r: (r["metrics"]["rougeL"], -r["metrics"].get("loss", float("inf"))))
+    return str(best["name"])
+
+
 def run_sweep(config_path: str | Path, out: str | Path) -> dict[str, Any]:
     method, base, combos = load_sweep(config_path)
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     records = [_run_one(method, base, params, out / run_name(i, params)) for i, params in enumerate(combos, 1)]
-    scored = [r for r in records if r["status"] == "ok" and "rougeL" in r["metrics"]]
-    best = max(scored, key=lambda r: r["metrics"]["rougeL"])["name"] if scored else None
     summary = {
         "method": method,
         "base": base,
         "grid": list(combos[0]),
-        "best": best,
+        "best": pick_best(records),
         "best_by": "validation rougeL",
+        "tie_break": "lower validation loss",
         "runs": records,
     }
     write_json(out / "summary.json", summary)
@@ -157,11 +166,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Sweep ({summary['method']}): best by validation ROUGE-L: {summary['best'] or 'none'}",
         "",
-        "Validation scores use one reference per dialogue (protocols A and C coincide).",
+        "Validation scores use one reference per dialogue (protocols A and C coincide). "
+        "Ties in ROUGE-L go to the lower validation loss.",
         "",
-        "| run | " + " | ".join(keys) + " | status | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | train loss | "
+        "| run | " + " | ".join(keys) + " | status | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | val loss | train loss | "
         "seconds | peak MB |",
-        "|---|" + "---|" * (len(keys) + 8),
+        "|---|" + "---|" * (len(keys) + 9),
     ]
     for r in summary["runs"]:
         m = r["metrics"]
@@ -170,6 +180,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             *(str(r["params"][k]) for k in keys),
             r["status"],
             *(f"{m[k]:.2f}" if k in m else "-" for k in ("rouge1", "rouge2", "rougeL", "bleu")),
+            f"{m['loss']:.4f}" if "loss" in m else "-",
             f"{r['train_loss']:.4f}" if r.get("train_loss") is not None else "-",
             f"{r['seconds']:.1f}",
             f"{r['peak_memory_mb']:.0f}",

@@ -49,6 +49,8 @@ from worker.jobs import TRANSIENT_ERRORS, store_for
 
 log = logging.getLogger("recap.worker.digest")
 
+CLOCK_SKEW = timedelta(minutes=5)  # the run row's clock vs the platform's: search a little earlier
+
 
 def _parse(payload: dict[str, Any]) -> tuple[RunKey, str, datetime]:
     version = payload.get("version") if isinstance(payload, dict) else None
@@ -75,6 +77,7 @@ def run_digest(payload: dict[str, Any]) -> dict[str, Any]:
         finish_run(store, run.id, CANCELLED, reason="digest turned off")
         return {"status": CANCELLED}
     platform = platform_for(key.platform, settings)
+    resumed = run.plan is not None  # an earlier attempt planned, so it may have posted parts unrecorded
     if not run.posted_refs:  # once a part is out, finish the digest even if the settings changed since
         try:
             source = platform.channel_info(schedule.channel)
@@ -85,16 +88,32 @@ def run_digest(payload: dict[str, Any]) -> dict[str, Any]:
             )
             check_channels(settings, source, target)
         except DigestRefused as refusal:
-            log.warning("digest %s %s for %s refused: %s", key.platform, key.channel, key.local_date, refusal)
-            finish_run(store, run.id, REFUSED, reason=str(refusal))
-            return {"status": REFUSED, "reason": str(refusal)}
+            return _refuse(run, schedule, platform, store, refusal)
         if run.plan is None:
             run = _plan(run, schedule, source.label, platform, store, settings)
     if run.plan is None or not run.plan.get("post"):
         finish_run(store, run.id, QUIET, reason="quiet day")
         log.info("digest %s %s for %s: quiet day, nothing posted", key.platform, key.channel, key.local_date)
         return {"status": QUIET}
-    return _post(run, schedule, platform, store)
+    return _post(run, schedule, platform, store, resumed=resumed)
+
+
+def _refuse(
+    run: DigestRun, schedule: DigestSchedule, platform: DigestPlatform, store: Store, refusal: DigestRefused
+) -> dict[str, Any]:
+    """End the run as refused and tell the admin who set it up, once (only the call that ends it)."""
+    log.warning("digest %s %s for %s refused: %s", run.platform, run.channel, run.local_date, refusal)
+    if finish_run(store, run.id, REFUSED, reason=str(refusal)) and schedule.created_by:
+        name = f"#{schedule.channel_name}" if schedule.channel_name else "a channel"
+        text = (
+            f"Today's daily digest of {name} was not posted: {refusal} "
+            "The digest stays on; fix this before tomorrow, or turn it off with `digest off` in that channel."
+        )
+        try:
+            platform.notify_admin(schedule.created_by, text)
+        except Exception as exc:  # noqa: BLE001 - the refusal is recorded; telling the admin is best effort
+            log.warning("digest %s %s: could not tell the admin (%s)", run.platform, run.channel, type(exc).__name__)
+    return {"status": REFUSED, "reason": str(refusal)}
 
 
 def _plan(
@@ -202,7 +221,9 @@ def _view(label: str, local_date: str, items: list[DigestItem], total: int, min_
     return DigestView(label, date.fromisoformat(local_date), items, total, min_messages)
 
 
-def _post(run: DigestRun, schedule: DigestSchedule, platform: DigestPlatform, store: Store) -> dict[str, Any]:
+def _post(
+    run: DigestRun, schedule: DigestSchedule, platform: DigestPlatform, store: Store, *, resumed: bool
+) -> dict[str, Any]:
     plan = run.plan or {}
     items = [DigestItem.from_dict(item) for item in plan.get("items", [])]
     view = _view(plan["channel_label"], run.local_date, items, plan["message_total"], plan["min_messages"])
@@ -211,8 +232,10 @@ def _post(run: DigestRun, schedule: DigestSchedule, platform: DigestPlatform, st
     refs = list(run.posted_refs or [])
     for index, text in enumerate(parts):
         if index < len(refs):
-            continue  # posted by an earlier attempt of this job
-        ref = platform.post(
+            continue  # posted and recorded by an earlier attempt of this job
+        # Posted by an earlier attempt that died before recording it? Adopt that message, never repost.
+        ref = _adopt(run, schedule, platform, key, index) if resumed else None
+        ref = ref or platform.post(
             schedule.target_channel,
             text,
             key=key.request_id,
@@ -228,6 +251,15 @@ def _post(run: DigestRun, schedule: DigestSchedule, platform: DigestPlatform, st
         "digest %s %s for %s posted in %d part(s)", key.platform, key.channel, key.local_date, len(parts)
     )
     return {"status": POSTED, "message_ref": refs[0], "parts": len(parts), "summary_id": run.summary_id}
+
+
+def _adopt(run: DigestRun, schedule: DigestSchedule, platform: DigestPlatform, key: RunKey, part: int) -> str | None:
+    """A part posted by an earlier attempt that died before recording it (the run row came first)."""
+    since = _aware(run.created_at) - CLOCK_SKEW
+    found = platform.find_posted(schedule.target_channel, key=key.request_id, part=part, since=since)
+    if found:
+        log.warning("digest %s %s for %s: part %d already posted", run.platform, run.channel, run.local_date, part)
+    return found
 
 
 def _aware(value: datetime) -> datetime:

@@ -110,6 +110,14 @@ def user_message_for(error: BaseException | None) -> str:
     return "Something went wrong while summarizing. The error was logged for the operators."
 
 
+def _already_delivered(request: SummaryJob) -> bool:
+    try:
+        row = store_for(active_settings()).get_summary_by_request(request.request_id)
+    except Exception:  # noqa: BLE001 - the store may be what failed
+        return False
+    return row is not None and row.delivered_at is not None
+
+
 def on_failure(
     job: Job, connection: Redis, exc_type: type[BaseException] | None,
     exc_value: BaseException | None, traceback: TracebackType | None,
@@ -126,6 +134,8 @@ def on_failure(
         job.meta["user_error"] = message
         job.save_meta()
         request = SummaryJob.from_payload(job.args[0])
+        if _already_delivered(request):
+            return  # the summary reached the user; a later bookkeeping error must not say otherwise
         deliverer_for(request.platform).notify_failure(request, message, active_settings())
     except Exception:  # noqa: BLE001 - a failing notification must not hide the job's own failure
         log.exception("job %s: could not notify the requester", job.id)

@@ -36,6 +36,14 @@ class DigestPlatform(Protocol):
         """Post one part of the digest with no pings; returns its message ref ("{channel}:{id}")."""
         ...
 
+    def find_posted(self, target: str, *, key: str, part: int, since: datetime) -> str | None:
+        """The ref of a part an earlier attempt posted (after ``since``) but did not record, if any."""
+        ...
+
+    def notify_admin(self, user: str, text: str) -> None:
+        """Tell one admin (privately) why the digest could not run; raises on failure."""
+        ...
+
 
 def platform_for(name: str, settings: Any) -> DigestPlatform:
     try:

@@ -7,7 +7,7 @@ Results are oldest first, the order the dialogue formatter expects.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +26,9 @@ READ_PERMISSIONS: dict[str, str] = {
 class Collected:
     messages: list[discord.Message]
     scope: str  # for the reply header, e.g. "this thread" or "the last 2 h"
-    capped: bool = False
+    capped: bool = False  # more messages were there than the limit allowed: the reply says so
+    limit: int = 0
+    cut: str = "older"  # which messages the limit left out: "older" ones, or "later" ones
 
 
 def check_read_access(interaction: discord.Interaction) -> None:
@@ -41,21 +43,24 @@ def _hours_label(hours: float) -> str:
     return f"{hours:g} h"
 
 
-async def _gather(history: AsyncIterator[discord.Message], cap: int) -> tuple[list[discord.Message], bool]:
+async def _gather(
+    history: Callable[[int], AsyncIterator[discord.Message]], limit: int
+) -> tuple[list[discord.Message], bool]:
+    """At most ``limit`` messages, in the order read; one extra is asked for, to know whether more exist."""
     try:
-        messages = [message async for message in history]
+        messages = [message async for message in history(limit + 1)]
     except discord.Forbidden as exc:
         # 50001 Missing Access: the channel is hidden from the bot; otherwise history is not readable.
         missing = ["View Channel"] if exc.code == 50001 else ["Read Message History"]
         raise MissingChannelPermissions(missing) from None
-    return messages, len(messages) >= cap
+    return messages[:limit], len(messages) > limit
 
 
 async def collect_thread(thread: discord.Thread, cap: int) -> Collected:
     """The whole thread (or forum post), newest ``cap`` messages if it is longer."""
-    messages, capped = await _gather(thread.history(limit=cap), cap)
+    messages, capped = await _gather(lambda n: thread.history(limit=n), cap)
     messages.reverse()
-    return Collected(messages, "this thread", capped)
+    return Collected(messages, "this thread", capped, cap)
 
 
 async def collect_window(
@@ -66,16 +71,18 @@ async def collect_window(
     window = hours if hours is not None else (None if count else default_hours)
     after = datetime.now(UTC) - timedelta(hours=window) if window is not None else None
     # Newest first with `after`: discord.py stops paging at the first page that crosses the window's start.
-    messages, capped = await _gather(channel.history(limit=limit, after=after, oldest_first=False), limit)
+    messages, capped = await _gather(lambda n: channel.history(limit=n, after=after, oldest_first=False), limit)
     messages.reverse()
     if count and window is None:
         scope = f"the last {len(messages)} messages"
     else:
         scope = f"the last {_hours_label(window or default_hours)}"
-    return Collected(messages, scope, capped and limit == cap)
+    return Collected(messages, scope, capped and limit == cap, cap)
 
 
 async def collect_from(channel: discord.abc.Messageable, start: discord.Message, cap: int) -> Collected:
-    """From the chosen message (included) to now, the first ``cap`` messages."""
-    later, capped = await _gather(channel.history(limit=cap - 1, after=start, oldest_first=True), cap - 1)
-    return Collected([start, *later], "from the chosen message", capped)
+    """From the chosen message (included) on, the first ``cap`` messages."""
+    later, capped = await _gather(
+        lambda n: channel.history(limit=n, after=start, oldest_first=True), max(cap - 1, 0)
+    )
+    return Collected([start, *later], "from the chosen message", capped, cap, cut="later")

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+import discord
 import requests
 
 from bot.delivery import DeliveredSummary, TransientDeliveryError
@@ -25,12 +26,15 @@ from bot.discord_app.rest import (
     split_message,
     vote_components,
 )
+from bot.discord_app.sent import SentParts
 from bot.queue import SummaryJob
 
 log = logging.getLogger("recap.discord.deliver")
 
 TOKEN_LIFETIME_S = 15 * 60
 TOKEN_MARGIN_S = 60  # leave time for the request itself
+PLAIN, DM = "plain", "dm"  # renderings: a DM starts with an intro line
+REACTIONS, NOTE = "reactions", "note"  # one-off steps, recorded like the parts
 SHORT_RETRY_S = 5.0  # wait inline for a 429 this short; longer ones go back to RQ's backoff
 
 
@@ -40,13 +44,13 @@ class DiscordApi:
     def __init__(self, settings: Any) -> None:
         self.base = api_base(settings)
         token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+        self.auth = {"Authorization": f"Bot {token}"}
         self.session = requests.Session()
-        self.session.headers.update(
-            {"Authorization": f"Bot {token}", "User-Agent": "DiscordBot (recap, 0.1)"}
-        )
+        self.session.headers.update({"User-Agent": "DiscordBot (recap, 0.1)"})
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True) -> Any:
-        headers: dict[str, str | None] | None = None if auth else {"Authorization": None}
+        # Webhook (follow-up) calls are authorized by the token in their path, not the bot token.
+        headers = self.auth if auth else None
         for _attempt in range(2):
             try:
                 response = self.session.request(
@@ -94,9 +98,25 @@ def render(job: SummaryJob, summary: DeliveredSummary, intro: str = "") -> list[
     count = summary.message_count or job.message_count
     header = f"**Summary** of {count} messages ({destination.get('scope', '')})"
     if destination.get("capped"):
-        header += " — only the newest messages up to the limit were read"
-    parts = [intro, header + ":", summary.text.strip(), destination.get("note", "")]
+        limit, cut = destination.get("limit") or count, destination.get("cut", "older")
+        header += f" — I stopped at the limit of {limit} messages, so {cut} ones were left out"
+    # Generated text is escaped as well: no `@everyone` or `<@id>` in it may even look like a mention.
+    text = discord.utils.escape_mentions(summary.text.strip())
+    parts = [intro, header + ":", text, destination.get("note", "")]
     return split_message("\n".join(part for part in parts if part))
+
+
+def _dm_intro(job: SummaryJob) -> str:
+    return (
+        f"Here is the private summary you asked for in <#{job.destination['channel_id']}> (it was ready "
+        "after the command had expired):"
+    )
+
+
+def _chunks(job: SummaryJob, summary: DeliveredSummary, sent: SentParts, default: str) -> tuple[str, list[str]]:
+    """The parts to post; a retry renders them exactly as the attempt that posted the first ones did."""
+    variant = sent.variant(default)
+    return variant, render(job, summary, _dm_intro(job) if variant == DM else "")
 
 
 def _body(content: str, *, ephemeral: bool = False, components: list[Any] | None = None) -> dict[str, Any]:
@@ -115,27 +135,28 @@ def _send_all(
     path: str,
     chunks: list[str],
     components: list[Any] | None,
+    sent: SentParts,
+    variant: str,
     *,
     ephemeral: bool = False,
     auth: bool = True,
 ) -> dict[str, Any]:
-    """Post the chunks in order; the buttons go under the last one. Returns the last message."""
+    """Post the parts not yet posted, in order; the buttons go under the last. Returns the last message."""
     message: dict[str, Any] = {}
     for index, chunk in enumerate(chunks):
+        already = sent.posted(index)
+        if already is not None:  # posted by an earlier attempt of this job
+            message = already
+            continue
         last = index == len(chunks) - 1
-        message = (
-            api.call(
-                "POST",
-                path,
-                _body(chunk, ephemeral=ephemeral, components=components if last else None),
-                auth=auth,
-            )
-            or {}
-        )
+        body = _body(chunk, ephemeral=ephemeral, components=components if last else None)
+        message = api.call("POST", path, body, auth=auth) or {}
+        sent.record(index, message, variant)
     return message
 
 
 def _add_reactions(api: DiscordApi, channel_id: str, message_id: str) -> None:
+    """Seed 👍 / 👎 under a message (also used by the digest poster). Adding one twice is a no-op."""
     for emoji in VOTE_EMOJI:
         encoded = requests.utils.quote(emoji)
         try:
@@ -144,66 +165,70 @@ def _add_reactions(api: DiscordApi, channel_id: str, message_id: str) -> None:
             log.warning("could not add %s reaction: HTTP %s", "up" if emoji == UP else "down", exc.status)
 
 
-def _dm(api: DiscordApi, user_id: str, chunks: list[str]) -> dict[str, Any]:
-    channel = api.call("POST", "/users/@me/channels", {"recipient_id": user_id}) or {}
-    return _send_all(api, f"/channels/{channel['id']}/messages", chunks, None)
+def _react_once(api: DiscordApi, sent: SentParts, message: dict[str, Any]) -> None:
+    if message.get("id") and sent.posted(REACTIONS) is None:
+        _add_reactions(api, str(message["channel_id"]), str(message["id"]))
+        sent.record(REACTIONS, message)
+
+
+def _dm_channel(api: DiscordApi, user_id: str) -> str:
+    return str((api.call("POST", "/users/@me/channels", {"recipient_id": user_id}) or {})["id"])
 
 
 def _ref(message: dict[str, Any]) -> str | None:
     return f"{message['channel_id']}:{message['id']}" if message.get("id") else None
 
 
-def _via_followup(
-    api: DiscordApi, job: SummaryJob, chunks: list[str], components: list[Any] | None
-) -> str | None:
+def _via_followup(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> str | None:
     dest = job.destination
     path = f"/webhooks/{dest['application_id']}/{dest['token']}?wait=true"
-    message = _send_all(api, path, chunks, components, ephemeral=not job.public, auth=False)
-    if job.public and message.get("id"):
-        _add_reactions(api, message["channel_id"], message["id"])
+    variant, chunks = _chunks(job, summary, sent, PLAIN)
+    components = vote_components(summary.summary_id) if job.public else None
+    message = _send_all(api, path, chunks, components, sent, variant, ephemeral=not job.public, auth=False)
+    if job.public:
+        _react_once(api, sent, message)
     return _ref(message)
 
 
-def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary) -> str | None:
+def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> str | None:
     dest = job.destination
     if job.public:
-        message = _send_all(
-            api,
-            f"/channels/{dest['channel_id']}/messages",
-            render(job, summary),
-            vote_components(summary.summary_id),
-        )
-        _add_reactions(api, message["channel_id"], message["id"])
+        variant, chunks = _chunks(job, summary, sent, PLAIN)
+        components = vote_components(summary.summary_id)
+        message = _send_all(api, f"/channels/{dest['channel_id']}/messages", chunks, components, sent, variant)
+        _react_once(api, sent, message)
         return _ref(message)
-    intro = (
-        f"Here is the private summary you asked for in <#{dest['channel_id']}> (it was ready after the "
-        "command had expired):"
-    )
     try:
-        return _ref(_dm(api, dest["user_id"], render(job, summary, intro)))
+        variant, chunks = _chunks(job, summary, sent, DM)
+        channel = _dm_channel(api, dest["user_id"])
+        return _ref(_send_all(api, f"/channels/{channel}/messages", chunks, None, sent, variant))
     except DiscordRefused as exc:
         log.info("summary %s: DM refused (HTTP %s); posting an expiry note", summary.summary_id, exc.status)
-    note = (
-        f"<@{dest['user_id']}>, your private summary expired before it could be shown, and I can't send "
-        "you a DM. Please run `/summarize` again."
-    )
-    _send_all(api, f"/channels/{dest['channel_id']}/messages", [note], None)
+    if sent.posted(NOTE) is None:
+        note = (
+            f"<@{dest['user_id']}>, your private summary expired before it could be shown, and I can't "
+            "send you a DM. Please run `/summarize` again."
+        )
+        sent.record(NOTE, api.call("POST", f"/channels/{dest['channel_id']}/messages", _body(note)) or {})
     return None
 
 
 def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | None:
-    """Post the summary; returns "{channel_id}:{message_id}" of the message that carries the votes."""
+    """Post the summary; returns "{channel_id}:{message_id}" of the message that carries the votes.
+
+    Safe to run again for the same job (RQ retries): parts already posted are skipped.
+    """
     api = DiscordApi(settings)
-    components = vote_components(summary.summary_id) if job.public else None
-    if token_valid(job.destination):
+    sent = SentParts.for_request(job.request_id, settings)
+    if token_valid(job.destination) and sent.variant(PLAIN) != DM:
         try:
-            return _via_followup(api, job, render(job, summary), components)
+            return _via_followup(api, job, summary, sent)
         except DiscordRefused as exc:  # token revoked or unknown webhook: use the fallback below
             log.info(
                 "summary %s: follow-up refused (HTTP %s, code %s)", summary.summary_id, exc.status, exc.code
             )
     log.info("summary %s: interaction token expired, using the fallback", summary.summary_id)
-    return _fallback(api, job, summary)
+    return _fallback(api, job, summary, sent)
 
 
 def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
@@ -220,6 +245,7 @@ def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
                 auth=False,
             )
         else:
-            _dm(api, dest["user_id"], [content])
+            channel = _dm_channel(api, dest["user_id"])
+            api.call("POST", f"/channels/{channel}/messages", _body(content))
     except Exception as exc:  # noqa: BLE001 - the job's own failure is already recorded by RQ
         log.warning("could not notify the requester of job %s: %s", job.request_id, type(exc).__name__)

@@ -15,6 +15,7 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from discord.utils import escape_markdown, time_snowflake
@@ -129,22 +130,25 @@ class DiscordDigest:
 
     def _threads_since(self, guild: str, channel: str, start: datetime) -> set[str]:
         """Public threads of ``channel`` with a message after ``start``: active, or archived since."""
-        since = time_snowflake(start)
-        active = (self.api.get(f"/guilds/{guild}/threads/active") or {}).get("threads") or []
-        found = {str(t["id"]) for t in active if _public_thread_of(t, channel) and _newer(t, since)}
+        threads, _ = self._threads(f"/guilds/{guild}/threads/active")
         before = ""
-        for _ in range(ARCHIVED_PAGES):
-            try:
-                page = self.api.get(f"/channels/{channel}/threads/archived/public?limit=100{before}") or {}
-            except DiscordRefused:  # no Read Message History there: the active ones still count
+        for _ in range(ARCHIVED_PAGES):  # newest archive first: stop once they were archived before start
+            page, more = self._threads(f"/channels/{channel}/threads/archived/public?limit=100{before}")
+            threads += page
+            oldest = min((_archived_at(t) for t in page), default=None)
+            if not more or oldest is None or oldest < start:
                 break
-            archived = page.get("threads") or []
-            found |= {str(t["id"]) for t in archived if _public_thread_of(t, channel) and _newer(t, since)}
-            stamps = [str((t.get("thread_metadata") or {}).get("archive_timestamp") or "") for t in archived]
-            if not page.get("has_more") or not stamps or min(stamps) < start.isoformat():
-                break
-            before = f"&before={min(stamps)}"
-        return found
+            before = "&before=" + quote(oldest.isoformat())
+        since = time_snowflake(start)
+        return {str(t["id"]) for t in threads if _public_thread_of(t, channel) and _newer(t, since)}
+
+    def _threads(self, path: str) -> tuple[list[dict[str, Any]], bool]:
+        try:
+            page = self.api.get(path) or {}
+        except DiscordRefused:  # no permission to list these: the other threads still count
+            log.info("could not list threads (%s)", path.split("?")[0])
+            return [], False
+        return list(page.get("threads") or []), bool(page.get("has_more"))
 
     def _starter(self, guild: str, channel: str, thread: str, names: dict[str, str]) -> list[Message]:
         """The message an older thread was started from (it has the thread's id), for context."""
@@ -232,6 +236,11 @@ def _newer(thread: dict[str, Any], since: int) -> bool:
     """A thread whose last message is after ``since`` (no last message id: check its history anyway)."""
     last = thread.get("last_message_id")
     return last is None or int(last) >= since
+
+
+def _archived_at(thread: dict[str, Any]) -> datetime:
+    stamp = (thread.get("thread_metadata") or {}).get("archive_timestamp")
+    return datetime.fromisoformat(str(stamp)).astimezone(UTC) if stamp else datetime.now(UTC)
 
 
 def _display(user: dict[str, Any]) -> str:

@@ -25,13 +25,14 @@ from bot.discord_app.errors import (
     RateLimited,
     UserFacingError,
 )
-from bot.queue import SummaryJob, enqueue_summary
+from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
 from bot.ratelimit import check_rate_limit, claim_once
 
 if TYPE_CHECKING:
     from bot.discord_app.bot import RecapBot
 
 log = logging.getLogger("recap.discord.summarize")
+CLAIM_TIMEOUT_S = 1.5
 Collector = Callable[[], Awaitable[Collected]]
 
 
@@ -90,7 +91,7 @@ class SummarizeCog(commands.Cog):
         redis = self.bot.redis
         key = f"discord:interaction:{interaction.id}"
         # A duplicate delivery of the same interaction: the first one answers, this one stays silent.
-        if not await asyncio.to_thread(claim_once, redis, key, 3600):
+        if not await self._claim(key):
             log.info("interaction %s already handled", interaction.id)
             return
         await interaction.response.defer(ephemeral=not public, thinking=True)
@@ -107,6 +108,13 @@ class SummarizeCog(commands.Cog):
             job.message_count,
             enqueued.created,
         )
+
+    async def _claim(self, key: str) -> bool:
+        # Bounded, so a hanging Redis cannot push the defer past Discord's 3 s: it answers "queue down".
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(claim_once, self.bot.redis, key, 3600), CLAIM_TIMEOUT_S)
+        except TimeoutError:
+            raise QueueUnavailableError("The summary queue (Redis) did not answer in time.") from None
 
     async def _rate_limit(self, interaction: discord.Interaction) -> None:
         decision = await asyncio.to_thread(
@@ -147,6 +155,8 @@ class SummarizeCog(commands.Cog):
                 "public": public,
                 "scope": collected.scope,
                 "capped": collected.capped,
+                "limit": collected.limit,
+                "cut": collected.cut,
                 "note": note,
             },
         )

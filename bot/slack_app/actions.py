@@ -16,12 +16,14 @@ from bot.slack_app.flow import Deps
 
 log = logging.getLogger("recap.slack.actions")
 
+VOTE_FAILED = ":warning: I could not record your vote just now. Please try again in a minute."
+
 
 def _summary_id(body: dict[str, Any]) -> int | None:
     actions = body.get("actions") or [{}]
     try:
         return int(actions[0].get("value", ""))
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):  # a malformed payload is not a vote
         return None
 
 
@@ -52,11 +54,16 @@ def register(app: App, deps: Deps) -> None:
         if summary_id is None:
             return
         rating = 1 if (body.get("actions") or [{}])[0].get("action_id") == VOTE_UP else -1
-        store = deps.store()
-        if store.get_summary(summary_id) is None:
-            _private_note(respond, "That summary is no longer stored, so the vote was not recorded.")
+        try:
+            store = deps.store()
+            if store.get_summary(summary_id) is None:
+                _private_note(respond, "That summary is no longer stored, so the vote was not recorded.")
+                return
+            store.record_vote(summary_id, _voter(body), rating, source="button")
+        except Exception:  # noqa: BLE001 - the store being down must not go unanswered
+            log.exception("button vote on summary %s could not be stored", summary_id)
+            _private_note(respond, VOTE_FAILED)
             return
-        store.record_vote(summary_id, _voter(body), rating, source="button")
         log.info("button vote %+d on summary %s", rating, summary_id)
         _private_note(respond, "Thanks for the feedback! " + ("👍" if rating > 0 else "👎"))
 

@@ -13,6 +13,8 @@ from bot.dialogue import defuse_mentions
 
 SECTION_LIMIT = 3000  # characters of text in one section block
 SECTIONS_PER_MESSAGE = 45  # Slack allows 50 blocks per message; leave room for header and buttons
+# Slack refuses a message over 40,000 characters; the header, buttons and fallback text need room too.
+MESSAGE_TEXT_LIMIT = 36_000
 FALLBACK_LIMIT = 3000  # the notification text; the blocks carry the whole summary
 
 VOTE_UP = "recap_vote_up"
@@ -73,11 +75,23 @@ def _header(message_count: int) -> str:
     return f"*Recap summary{count}*"
 
 
+def _messages(sections: list[str]) -> list[list[str]]:
+    """Group sections into messages within Slack's 50-block and 40,000-character limits."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for section in sections:
+        full = len(chunks[-1]) >= SECTIONS_PER_MESSAGE or size + len(section) > MESSAGE_TEXT_LIMIT
+        if chunks[-1] and full:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(section)
+        size += len(section)
+    return chunks
+
+
 def summary_posts(text: str, summary_id: int, message_count: int, private: bool) -> list[SlackPost]:
     """One post in practice; very long summaries become several, buttons on the last one."""
-    escaped = escape(text)
-    sections = split_sections(escaped)
-    chunks = [sections[i : i + SECTIONS_PER_MESSAGE] for i in range(0, len(sections), SECTIONS_PER_MESSAGE)]
+    chunks = _messages(split_sections(escape(text)))
     posts: list[SlackPost] = []
     for number, chunk in enumerate(chunks):
         blocks: list[dict[str, Any]] = []

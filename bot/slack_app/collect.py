@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from slack_sdk import WebClient
@@ -53,11 +53,16 @@ def _read(call: Any, limit: int, **params: Any) -> tuple[list[SlackMessage], boo
             return found, more and len(found) >= limit
 
 
+def _pages(call: Any, limit: int, **params: Any) -> Iterator[SlackMessage]:
+    """Messages across cursor pages, at most ``limit`` (for callers that need no truncation flag)."""
+    yield from _read(call, limit, **params)[0]
+
+
 def _is_thread_parent(message: SlackMessage) -> bool:
     return bool(message.get("reply_count")) and message.get("thread_ts") == message.get("ts")
 
 
-def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) -> Collected:
+def read_thread(client: WebClient, channel: str, thread_ts: str, limit: int) -> Collected:
     """The parent and its replies, oldest first (conversations.replies returns them in order)."""
     messages, more = _read(client.conversations_replies, limit, channel=channel, ts=thread_ts)
     collected = Collected(messages)
@@ -65,7 +70,7 @@ def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) 
     return collected
 
 
-def collect_channel(
+def read_channel(
     client: WebClient, channel: str, *, oldest: float | None, limit: int, count: int | None = None
 ) -> Collected:
     """Top-level messages since ``oldest`` (and/or the last ``count``), each followed by its thread
@@ -83,7 +88,7 @@ def collect_channel(
     for index, message in enumerate(top):  # newest first, as history pages come
         block = [message]
         if _is_thread_parent(message):
-            replies = collect_thread(client, channel, message["ts"], limit - total)
+            replies = read_thread(client, channel, message["ts"], limit - total)
             block += [r for r in replies if r.get("ts") != message.get("ts")]
             truncated = truncated or replies.truncated
         blocks.append(block)
@@ -95,6 +100,18 @@ def collect_channel(
     del collected[: max(0, len(collected) - limit)]
     collected.truncated = truncated
     return collected
+
+
+def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) -> list[SlackMessage]:
+    """``read_thread`` as a plain list (the digest does not report truncation)."""
+    return list(read_thread(client, channel, thread_ts, limit))
+
+
+def collect_channel(
+    client: WebClient, channel: str, *, oldest: float | None, limit: int, count: int | None = None
+) -> list[SlackMessage]:
+    """``read_channel`` as a plain list (the digest does not report truncation)."""
+    return list(read_channel(client, channel, oldest=oldest, limit=limit, count=count))
 
 
 class UserDirectory:

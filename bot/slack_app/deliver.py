@@ -16,10 +16,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import DeliveredSummary, TransientDeliveryError
-from bot.queue import SummaryJob
+from bot.queue import SummaryJob, redis_connection
 from bot.slack_app.blocks import SlackPost, summary_posts
 
 log = logging.getLogger("recap.slack.deliver")
+
+LEDGER_TTL_S = 7 * 86400  # outlives every retry and the failed-job TTL of the job it belongs to
+PRIVATE_REF = "private"  # ephemeral posts have no lasting ts
 
 
 class SlackDeliveryError(RuntimeError):
@@ -56,41 +59,75 @@ def _via_response_url(url: str, post: SlackPost) -> bool:
     return response.status_code == 200
 
 
-def _private(client: WebClient, job: SummaryJob, posts: list[SlackPost]) -> None:
+class PostLedger:
+    """The parts of one summary Slack already accepted, in Redis.
+
+    RQ retries a job after a transient error (a 429 on part 2, Redis blinking before mark_delivered),
+    and the store only learns of the delivery after the last part. Without this, a retry would
+    post the parts that had already gone out a second time."""
+
+    def __init__(self, settings: Any, request_id: str) -> None:
+        self._redis = redis_connection(settings)
+        self._key = f"recap:slack:posted:{request_id}"
+
+    def posted(self) -> dict[int, str]:
+        stored: dict[bytes, bytes] = self._redis.hgetall(self._key)  # type: ignore[assignment]
+        return {int(part): ref.decode() for part, ref in stored.items()}
+
+    def record(self, part: int, reference: str) -> None:
+        with self._redis.pipeline() as pipe:
+            pipe.hset(self._key, str(part), reference)
+            pipe.expire(self._key, LEDGER_TTL_S)
+            pipe.execute()
+
+
+def _ephemeral(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
+    params: dict[str, Any] = {"channel": job.channel, "user": job.requester, "text": post.text,
+                              "blocks": post.blocks}
+    if job.thread:
+        params["thread_ts"] = job.thread
+    _call(client.chat_postEphemeral, **params)
+
+
+def _private(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> None:
     url = job.destination.get("response_url")
-    remaining = list(posts)
-    while url and remaining and _via_response_url(url, remaining[0]):
-        remaining.pop(0)
-    for post in remaining:
-        params: dict[str, Any] = {"channel": job.channel, "user": job.requester, "text": post.text,
-                                  "blocks": post.blocks}
-        if job.thread:
-            params["thread_ts"] = job.thread
-        _call(client.chat_postEphemeral, **params)
+    done = ledger.posted()
+    for part, post in enumerate(posts):
+        if part in done:
+            continue
+        if not (url and _via_response_url(url, post)):
+            url = None  # expired (30 min) or used up (5 uses): the rest goes by chat.postEphemeral
+            _ephemeral(client, job, post)
+        ledger.record(part, PRIVATE_REF)
 
 
-def _public(client: WebClient, job: SummaryJob, posts: list[SlackPost]) -> str | None:
-    reference = None
-    for post in posts:
+def _public(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> str:
+    done = ledger.posted()
+    for part, post in enumerate(posts):
+        if part in done:
+            continue
         params: dict[str, Any] = {"channel": job.channel, "text": post.text, "blocks": post.blocks,
                                   "unfurl_links": False, "unfurl_media": False}
         if job.thread:
             params["thread_ts"] = job.thread
         response = _call(client.chat_postMessage, **params)
-        reference = reference or f"{response.get('channel') or job.channel}:{response.get('ts')}"
-    return reference
+        done[part] = f"{response.get('channel') or job.channel}:{response.get('ts')}"
+        ledger.record(part, done[part])
+    return done[0]  # reactions count on the first part, which carries the header
 
 
 def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | None:
-    """Post the summary; returns "{channel}:{ts}" for public posts (reactions find it), else None."""
+    """Post the summary; returns "{channel}:{ts}" for public posts (reactions find it), else None.
+    Safe to call again for the same job: parts already posted are not posted twice."""
     private = not (job.public or job.thread)
     posts = summary_posts(summary.text, summary.summary_id, summary.message_count, private=private)
     client = web_client(settings)
+    ledger = PostLedger(settings, job.request_id)
     if private:
-        _private(client, job, posts)
+        _private(client, job, posts, ledger)
         log.info("summary %s delivered privately in %s", summary.summary_id, job.channel)
         return None
-    reference = _public(client, job, posts)
+    reference = _public(client, job, posts, ledger)
     log.info("summary %s posted in %s", summary.summary_id, job.channel)
     return reference
 

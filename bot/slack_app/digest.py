@@ -10,7 +10,7 @@ deliverer's escaping: the text can never form <!channel>, <!here>, <@U…> or a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,21 +21,14 @@ from bot.dialogue import Message
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
 from bot.slack_app.blocks import SECTION_LIMIT, VOTE_DOWN, VOTE_UP, escape
-from bot.slack_app.collect import (
-    NotInChannelError,
-    SlackMessage,
-    UserDirectory,
-    _is_thread_parent,
-    _pages,
-    collect_channel,
-    collect_thread,
-)
+from bot.slack_app.collect import NotInChannelError, SlackMessage, UserDirectory, collect_channel, collect_thread
 from bot.slack_app.convert import to_messages
 from bot.slack_app.deliver import _call, web_client
 
 log = logging.getLogger("recap.slack.digest")
 
 THREAD_LOOKBACK = timedelta(days=7)  # threads started this long before the window may still get replies
+PAGE = 200  # Slack's recommended page size for conversations.*
 LOOKBACK_PARENTS = 1000  # at most this many older top-level messages are checked for in-window replies
 MARKER = "recap_digest"  # metadata event type on every digest part (found again after a crash)
 
@@ -91,7 +84,7 @@ class SlackDigest:
 
     def collect(self, channel: str, start: datetime, end: datetime, limit: int) -> list[Message]:
         try:
-            raw = collect_channel(self.client, channel, oldest=start.timestamp(), limit=limit)
+            raw = [*collect_channel(self.client, channel, oldest=start.timestamp(), limit=limit)]
             raw += self._older_threads(channel, start, end, limit)
         except NotInChannelError:
             raise DigestRefused("I am not a member of that channel any more. Invite me again.") from None
@@ -102,16 +95,16 @@ class SlackDigest:
         """Parents from the look-back whose thread got replies in the window: the parent (context) and
         those replies, nothing older."""
         oldest, since = (start - THREAD_LOOKBACK).timestamp(), start.timestamp()
-        parents = _pages(
-            self.client.conversations_history,
-            LOOKBACK_PARENTS,
+        parents = _history(
+            self.client,
             channel=channel,
             oldest=f"{oldest:.6f}",
             latest=f"{since:.6f}",
         )
         found: list[SlackMessage] = []
         for parent in parents:
-            if not _is_thread_parent(parent) or float(parent.get("latest_reply") or 0) < since:
+            is_parent = parent.get("reply_count") and parent.get("thread_ts") == parent.get("ts")
+            if not is_parent or float(parent.get("latest_reply") or 0) < since:
                 continue
             replies = collect_thread(self.client, channel, parent["ts"], limit)
             window = [r for r in replies if since <= float(r.get("ts") or 0) < end.timestamp()]
@@ -156,9 +149,8 @@ class SlackDigest:
         """The ref of part ``part`` of digest ``key`` if an earlier attempt posted it (Slack accepted it
         but the attempt died before recording it): our own message with that metadata marker."""
         bot_id = self._bot_id()
-        history = _pages(
-            self.client.conversations_history,
-            LOOKBACK_PARENTS,
+        history = _history(
+            self.client,
             channel=target,
             oldest=f"{since.timestamp():.6f}",
             include_all_metadata=True,
@@ -186,6 +178,22 @@ class SlackDigest:
         """A direct message to the admin who set the digest up (the text names channels, no content)."""
         opened = _call(self.client.conversations_open, users=user)
         _call(self.client.chat_postMessage, channel=opened["channel"]["id"], text=escape(text), unfurl_links=False)
+
+
+def _history(client: WebClient, **params: Any) -> Iterator[SlackMessage]:
+    """conversations.history across cursor pages, newest first, at most LOOKBACK_PARENTS messages."""
+    cursor: str | None = None
+    for _ in range(LOOKBACK_PARENTS // PAGE):
+        try:
+            page = client.conversations_history(limit=PAGE, cursor=cursor, **params)
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
+                raise NotInChannelError(exc.response.get("error")) from exc
+            raise
+        yield from page.get("messages") or []
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more") or not cursor:
+            return
 
 
 def _unique(messages: Iterable[SlackMessage]) -> list[SlackMessage]:

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.dialogue import EmptyConversationError, format_dialogue
 from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
 from bot.ratelimit import check_rate_limit, claim_once, release_claim
-from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, collect_channel, collect_thread
+from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, read_channel, read_thread
 from bot.slack_app.convert import to_messages
 from bot.store import Store
 
@@ -41,10 +41,10 @@ UNEXPECTED = ":warning: Something went wrong while preparing your summary. Pleas
 MALFORMED = ":warning: Slack sent an incomplete request, so I cannot tell what to summarize. Please try again."
 THREAD_GONE = "I can't find that thread any more; it may have been deleted."
 CAPPED_CHANNEL = (
-    " This range has more messages than I read at once ({limit}), so the summary covers the most "
-    "recent {count}. Pick a shorter range (`/summarize 2h`) to cover the rest."
+    " This range has more messages than I read at once ({limit}), so the summary covers only the "
+    "most recent ones. Pick a shorter range (`/summarize 2h`) to cover the rest."
 )
-CAPPED_THREAD = " This thread is longer than I read at once ({limit}), so the summary covers its first {count}."
+CAPPED_THREAD = " This thread is longer than I read at once ({limit}), so the summary covers only its start."
 
 
 class MalformedRequest(ValueError):
@@ -107,8 +107,8 @@ def ephemeral(client: WebClient, channel: str, user: str, thread_ts: str | None 
 
 def _collect(request: SummaryRequest, client: WebClient) -> Collected:
     if request.thread_ts:
-        return collect_thread(client, request.channel, request.thread_ts, request.limit)
-    return collect_channel(
+        return read_thread(client, request.channel, request.thread_ts, request.limit)
+    return read_channel(
         client, request.channel, oldest=request.oldest, limit=request.limit, count=request.count
     )
 
@@ -133,7 +133,7 @@ def _job(request: SummaryRequest, client: WebClient, deps: Deps) -> tuple[Summar
         message_count=dialogue.message_count, public=request.public, destination=request.destination,
     )
     capped = CAPPED_THREAD if request.thread_ts else CAPPED_CHANNEL
-    note = capped.format(limit=request.limit, count=len(raw)) if raw.truncated else ""
+    note = capped.format(limit=request.limit) if raw.truncated else ""
     return job, note
 
 
@@ -145,7 +145,7 @@ def _gate(request: SummaryRequest, notify: Notify, deps: Deps) -> bool:
     decision = check_rate_limit(deps.connection, f"slack:{request.team}:{request.user}", deps.settings)
     if not decision.allowed:
         log.info("request %s rate limited for %ss", request.request_id, decision.retry_after_s)
-        notify(decision.message())
+        _safe_notify(notify, decision.message())
         return False
     return True
 

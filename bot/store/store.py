@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import create_engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -180,27 +180,26 @@ class Store:
         return True
 
     def shared_examples(self, rating: int = 1) -> list[SharedExample]:
-        """Dialogue and summary pairs rated ``rating`` in workspaces that still opt in."""
+        """Pairs whose votes net out to ``rating`` (👍 beats 👎 for 1), in workspaces that still opt in."""
+        net = func.sum(Feedback.rating)
         query = (
-            select(Summary, SharedDialogue, Feedback)
+            select(Summary, SharedDialogue, net)
             .join(SharedDialogue, SharedDialogue.summary_id == Summary.id)
             .join(Feedback, Feedback.summary_id == Summary.id)
             .join(
                 WorkspaceSetting,
                 (WorkspaceSetting.platform == Summary.platform) & (WorkspaceSetting.workspace == Summary.workspace),
             )
-            .where(Feedback.rating == rating, WorkspaceSetting.share_dialogues.is_(True))
-            .where(SharedDialogue.expires_at > utcnow())
+            .where(WorkspaceSetting.share_dialogues.is_(True), SharedDialogue.expires_at > utcnow())
+            .group_by(Summary.id, SharedDialogue.summary_id)
+            .having(net * rating > 0)
         )
-        seen: dict[int, SharedExample] = {}
         with self.session() as session:
-            for summary, shared, feedback in session.execute(query):
-                seen.setdefault(
-                    summary.id,
-                    SharedExample(summary.id, summary.platform, summary.workspace, shared.dialogue,
-                                  shared.summary or summary.text, feedback.rating),
-                )
-        return list(seen.values())
+            return [
+                SharedExample(summary.id, summary.platform, summary.workspace, shared.dialogue,
+                              shared.summary or summary.text, rating)
+                for summary, shared, _ in session.execute(query)
+            ]
 
     # Retention
 

@@ -1,16 +1,19 @@
-"""Digest test fixtures: the Slack fake (plus conversations.info and chat.getPermalink), settings pointing at
+"""Digest test fixtures: the Slack fake (the bot's posts land in the history, as on Slack), settings pointing at
 it, an inline RQ worker with the tiny T5, and a day of channel history relative to a chosen due time."""
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.slack_api import FakeSlackAPI
+from fakes.discord_api import FakeDiscord
+from fakes.slack_api import BOT_ID, FakeSlackAPI, _broadcast
 from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
@@ -30,27 +33,35 @@ CHANNEL, OTHER, SECRET = "C1", "C2", "G9"
 
 
 class DigestSlackFake(FakeSlackAPI):
-    """The adapter's fake with the two extra Web API methods a digest needs."""
+    """The adapter's fake, where (as on Slack) the bot's posts join the channel's history with their
+    metadata, and conversations.history honours `latest` and `include_all_metadata`."""
 
     def __init__(self) -> None:
         super().__init__(page_size=2)
-        self.channels: dict[str, dict[str, Any]] = {}
+        self._last_ts = 0.0
 
-    def add_channel(self, channel: str, name: str, *, private: bool = False, member: bool = True) -> None:
-        self.channels[channel] = {"id": channel, "name": name, "is_private": private, "is_member": member}
-        self.messages.setdefault(channel, [])
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        metadata = params.get("metadata")
+        with self._lock:  # real time stamps, strictly increasing
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            ts = f"{self._last_ts:.6f}"
+        channel = str(params.get("channel"))
+        posted = {"type": "message", "ts": ts, "text": params.get("text"), "bot_id": BOT_ID}
+        if metadata:
+            posted["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+        self.messages.setdefault(channel, []).append(posted)
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
 
-    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        found = self.channels.get(params.get("channel", ""))
-        return {"ok": True, "channel": found} if found else {"ok": False, "error": "channel_not_found"}
-
-    def _chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = params.get("channel", ""), str(params.get("message_ts", ""))
-        return {
-            "ok": True,
-            "channel": channel,
-            "permalink": f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}",
-        }
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self._channel(params)
+        if isinstance(found, dict):
+            return found
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+        top = [m for m in found if m.get("thread_ts", m["ts"]) == m["ts"] or _broadcast(m)]
+        top = [m for m in top if oldest < float(m["ts"]) < latest]
+        if str(params.get("include_all_metadata")).lower() not in ("1", "true"):
+            top = [{k: v for k, v in m.items() if k != "metadata"} for m in top]
+        return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), params)
 
     def digest_posts(self) -> list[Any]:
         return self.calls_to("chat.postMessage")
@@ -117,3 +128,48 @@ def seed_day(fake: DigestSlackFake, due: datetime, channel: str = CHANNEL) -> di
     add(channel, "U2", "Thanks, I will work from home then.", at(5.9))
     add(channel, "U2", "Too late for today's digest, this one is tomorrow's.", at(-0.5))
     return {"release": first_a, "migration": thread["ts"], "office": first_c}
+
+
+@pytest.fixture
+def slack(digest_settings: Settings, fake_slack: DigestSlackFake, redis_conn: Redis) -> Iterator[Any]:
+    """The real Bolt app on the fake (the adapter's test harness)."""
+    from slack_helpers import make_harness
+
+    harness = make_harness(digest_settings, fake_slack, redis_conn)
+    yield harness
+    harness.executor.drain()
+    harness.executor.shutdown(wait=True)
+
+
+# Discord: the adapter's fake (it serves GET /channels/{id}, one message and the thread lists a digest reads).
+DigestFakeDiscord = FakeDiscord
+SNOWFLAKE = 810_000_000_000_000_000  # the adapter tests' ids (discord_helpers.SNOWFLAKE)
+DISCORD_SECRET, ANNOUNCE, ROLE = SNOWFLAKE + 5555, SNOWFLAKE + 6666, SNOWFLAKE + 7777
+
+
+def private_channel(channel_id: int, name: str) -> dict[str, Any]:
+    from discord_helpers import GUILD, text_channel
+
+    hidden = {"id": str(GUILD), "type": 0, "allow": "0", "deny": str(1 << 10)}
+    return {**text_channel(channel_id, name), "permission_overwrites": [hidden]}
+
+
+@pytest.fixture
+def fake_discord() -> Iterator[FakeDiscord]:
+    from discord_helpers import text_channel
+
+    fake = FakeDiscord()
+    fake.start()
+    announce, secret = text_channel(ANNOUNCE, "announcements"), private_channel(DISCORD_SECRET, "secret")
+    fake.guild_channels = [text_channel(), announce, secret]
+    role = {"id": str(ROLE), "name": "oncall", "permissions": "0", "position": 1, "color": 0}
+    fake.roles = [{**role, "hoist": False, "managed": False, "mentionable": True, "flags": 0}]
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def dsettings(settings: Settings, fake_discord: FakeDiscord, redis_conn: Redis) -> Iterator[Settings]:
+    from discord_helpers import discord_settings
+
+    yield discord_settings(settings, fake_discord, retry_intervals_s=[0])

@@ -3,13 +3,13 @@ payloads), the scheduler, the inline worker with the tiny T5, and the fake Disco
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import due_time, run_worker
+from conftest import ANNOUNCE, ROLE, DigestFakeDiscord, due_time, private_channel, run_worker
+from conftest import DISCORD_SECRET as SECRET
 from discord_helpers import (
     ADMIN_PERMISSIONS,
     ALICE,
@@ -18,67 +18,17 @@ from discord_helpers import (
     CHANNEL,
     GUILD,
     MEMBER_PERMISSIONS,
-    SNOWFLAKE,
-    discord_settings,
     interaction_payload,
     invoke,
     start_bot,
     text_channel,
 )
-from fakes.discord_api import FakeDiscord, Recorded
 from redis import Redis
 
 from bot.digest.admin import store_for
 from bot.digest.scheduler import DigestScheduler
 from bot.store.digest import POSTED, RunKey, get_run, get_schedule
 from config.settings import Settings
-
-SECRET = SNOWFLAKE + 5555
-ANNOUNCE = SNOWFLAKE + 6666
-ROLE = SNOWFLAKE + 7777
-
-
-class DigestFakeDiscord(FakeDiscord):
-    """The adapter's fake plus GET /channels/{id}, which the digest reads for names and privacy."""
-
-    def _route(self, r: Recorded) -> tuple[int, Any]:
-        match = re.fullmatch(r"/channels/(\d+)", r.path)
-        if r.method == "GET" and match:
-            found = next((c for c in self.guild_channels if c["id"] == match.group(1)), None)
-            return (200, found) if found else (404, {"message": "Unknown Channel", "code": 10003})
-        return super()._route(r)
-
-
-def private_channel(channel_id: int, name: str) -> dict[str, Any]:
-    hidden = {"id": str(GUILD), "type": 0, "allow": "0", "deny": str(1 << 10)}
-    return {**text_channel(channel_id, name), "permission_overwrites": [hidden]}
-
-
-@pytest.fixture
-def fake_discord() -> Iterator[DigestFakeDiscord]:
-    fake = DigestFakeDiscord()
-    fake.start()
-    fake.guild_channels = [text_channel(), text_channel(ANNOUNCE, "announcements"), private_channel(SECRET, "secret")]
-    fake.roles = [
-        {
-            "id": str(ROLE),
-            "name": "oncall",
-            "permissions": "0",
-            "position": 1,
-            "color": 0,
-            "hoist": False,
-            "managed": False,
-            "mentionable": True,
-            "flags": 0,
-        }
-    ]
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def dsettings(settings: Settings, fake_discord: DigestFakeDiscord, redis_conn: Redis) -> Iterator[Settings]:
-    yield discord_settings(settings, fake_discord, retry_intervals_s=[0])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the inline worker with the tiny T5, and the fake Slack Web API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,14 +15,6 @@ from bot.digest.scheduler import DigestScheduler
 from bot.store import Store
 from bot.store.digest import POSTED, QUIET, RunKey, get_run, get_schedule
 from config.settings import Settings
-
-
-@pytest.fixture
-def slack(digest_settings: Settings, fake_slack: DigestSlackFake, redis_conn: Redis) -> Iterator[SlackHarness]:
-    harness = make_harness(digest_settings, fake_slack, redis_conn)
-    yield harness
-    harness.executor.drain()
-    harness.executor.shutdown(wait=True)
 
 
 def command(slack: SlackHarness, text: str, user: str = "UADMIN", channel: str = CHANNEL) -> str:

@@ -118,7 +118,9 @@ def test_summary_over_2000_characters_is_split(fake_discord: FakeDiscord, dsetti
     assert all(p.body["allowed_mentions"] == {"parse": []} for p in posts)
     assert [("components" in p.body) for p in posts] == [False, False, True]  # votes under the last part
     joined = re.sub(r"\s+", " ", " ".join(contents))
-    assert text in joined and all(c.rstrip().endswith(".") for c in contents[:-1])  # cut at sentence ends
+    # Every word arrives once, in order; generated mentions are defused (a zero-width space after "@").
+    assert discord.utils.escape_mentions(text) in joined and "@everyone" not in joined
+    assert all(c.rstrip().endswith(".") for c in contents[:-1])  # cut at sentence ends
     assert ref is not None and len(fake_discord.reactions()) == 2
     assert fake_discord.reactions()[0].path.split("/")[4] == ref.split(":")[1]
 
@@ -126,6 +128,24 @@ def test_summary_over_2000_characters_is_split(fake_discord: FakeDiscord, dsetti
 def test_split_message_hard_cuts_text_without_spaces() -> None:
     chunks = split_message("x" * 4500)
     assert [len(c) for c in chunks] == [2000, 2000, 500]
+
+
+def test_split_never_breaks_a_mention_token_and_keeps_markdown_balanced() -> None:
+    # No space anywhere: the hard cut at 2,000 would fall inside `<@810...>`; it moves before the token.
+    glued = "x" * 1990 + "<@810000000000000101>" + "y" * 100
+    first, second = split_message(glued)
+    assert first == "x" * 1990 and second.startswith("<@810000000000000101>")
+    # Questions and exclamations end sentences too.
+    asked = " ".join(f"Is item {i} ready for the launch review?" for i in range(80))
+    assert all(c.endswith("?") for c in split_message(asked)[:-1])
+    # A code block and a bold span cut in two are closed and reopened, so each part renders alike.
+    code = "Steps:\n```\n" + "\n".join(f"run step {i}" for i in range(300)) + "\n```\nDone."
+    bold = "**" + " ".join(f"word{i}" for i in range(600)) + "** end."
+    for text in (code, bold):
+        chunks = split_message(text)
+        assert len(chunks) >= 2 and all(len(c) <= 2000 for c in chunks)
+        assert all(c.count("```") % 2 == 0 and c.count("**") % 2 == 0 for c in chunks), chunks
+    assert split_message(code)[1].startswith("```\nrun step")
 
 
 def test_failure_notice_reaches_the_requester_ephemerally(fake_discord: FakeDiscord, dsettings: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
+import pytest
 from discord_helpers import (
     ALICE,
     BOB,
@@ -13,10 +15,12 @@ from discord_helpers import (
     THREAD,
     ago,
     context_menu,
+    discord_settings,
     interaction_payload,
     invoke,
     run_worker,
     slash,
+    start_bot,
     summary_queue,
     text_channel,
     thread_channel,
@@ -129,3 +133,36 @@ async def test_same_interaction_twice_gives_one_job_and_one_followup(
     run_worker(dsettings, redis_conn)
     run_worker(dsettings, redis_conn)
     assert len(fake_discord.followups()) == 1
+
+
+async def test_capped_thread_tells_the_user_and_logs_no_message_text(
+    settings: Any, fake_discord: FakeDiscord, redis_conn: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    capped = discord_settings(settings, fake_discord, max_messages=50)
+    for index in range(60):
+        fake_discord.add_message(THREAD, ALICE if index % 2 else BOB, f"secret plan {index}", ago(minutes=90 - index))
+    payload = interaction_payload(fake_discord, slash("summarize"), channel=thread_channel())
+    bot = await start_bot(capped)
+    try:
+        await invoke(bot, payload)
+    finally:
+        await bot.close()
+
+    job = queued_dialogue(payload, capped, redis_conn)
+    assert job["message_count"] == 50  # the newest 50
+    assert "secret plan 59" in job["dialogue"] and "secret plan 9 " not in job["dialogue"] + " "
+    run_worker(capped, redis_conn)
+    [followup] = fake_discord.followups()
+    assert "I stopped at the limit of 50 messages, so older ones were left out" in followup.body["content"]
+    assert "secret plan" not in caplog.text  # ids and counts only, never message text
+
+
+async def test_thread_with_no_messages_from_people_gets_a_clear_reply_and_no_job(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    fake_discord.add_message(THREAD, HELPER_BOT, "build passed", ago(minutes=5))
+    await invoke(bot, interaction_payload(fake_discord, slash("summarize"), channel=thread_channel()))
+    [reply] = fake_discord.followups()
+    assert "nothing to summarize" in reply.body["content"].lower() and reply.body["flags"] & 64
+    assert summary_queue(dsettings, redis_conn).count == 0

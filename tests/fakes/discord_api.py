@@ -6,7 +6,9 @@ is synchronous and runs inline in the test's thread. Every request is recorded w
 
 Served: users/@me, oauth2/applications/@me, command sync, channel history with Discord's
 pagination (before / after / around / limit, newest first), channel posts, DMs, reactions,
-interaction callbacks, follow-up webhooks (JSON, or multipart with attachments), guild roles and channels.
+interaction callbacks, follow-up webhooks (JSON, or multipart with attachments), guild roles and channels,
+one channel (GET /channels/{id}, from ``guild_channels``), one message, and threads (``threads``: the
+active ones per guild, the archived public ones per parent channel, newest archive first).
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ class Recorded:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     files: list[tuple[str, bytes]] = field(default_factory=list)  # multipart attachments: (filename, bytes)
+    status: int = 0  # the status the fake answered
+
+
+@dataclass
+class Failure:
+    """Answer the next request matching ``method`` / ``pattern`` with ``status``, after ``skip`` pass."""
+
+    method: str
+    pattern: str
+    status: int
+    payload: Any
+    skip: int = 0
 
 
 def user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -59,6 +73,7 @@ class FakeDiscord:
         self.requests: list[Recorded] = []
         self.roles: list[dict[str, Any]] = []
         self.guild_channels: list[dict[str, Any]] = []
+        self.threads: list[dict[str, Any]] = []  # thread channels (with parent_id, thread_metadata)
         self.expired_tokens: set[str] = set()
         self.closed_dms: set[str] = set()
         self.answered: set[str] = set()  # interaction ids already acknowledged
@@ -66,6 +81,7 @@ class FakeDiscord:
         self.token_channels: dict[str, int] = {}  # interaction token -> its channel (set by the tests)
         self.bot_user = user(999, "Recap", bot=True)
         self.application_flags = 1 << 18  # GATEWAY_MESSAGE_CONTENT
+        self.failures: list[Failure] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -130,6 +146,26 @@ class FakeDiscord:
             **extra,
         }
 
+    def fail_once(
+        self, method: str, pattern: str, status: int, payload: Any = None, *, skip: int = 0
+    ) -> None:
+        """Make one request fail: e.g. a 500 on the 2nd follow-up (``skip=1``), or a 429."""
+        body = payload if payload is not None else {"message": f"injected HTTP {status}", "code": 0}
+        self.failures.append(Failure(method, pattern, status, body, skip))
+
+    def _injected(self, r: Recorded) -> tuple[int, Any] | None:
+        for failure in self.failures:
+            if failure.method == r.method and re.fullmatch(failure.pattern, r.path):
+                if failure.skip:
+                    failure.skip -= 1
+                    return None
+                self.failures.remove(failure)
+                return failure.status, failure.payload
+        return None
+
+    def succeeded(self, records: list[Recorded]) -> list[Recorded]:
+        return [r for r in records if 200 <= r.status < 300]
+
     def find(self, method: str, pattern: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
 
@@ -163,7 +199,9 @@ class FakeDiscord:
         record = Recorded(handler.command, path, query, body, dict(handler.headers.items()), files)
         with self._lock:
             self.requests.append(record)
-        status, payload = self._route(record)
+            injected = self._injected(record)
+        status, payload = injected or self._route(record)
+        record.status = status
         data = b"" if payload is None else json.dumps(payload).encode()
         handler.send_response(status)
         if payload is not None:
@@ -186,12 +224,45 @@ class FakeDiscord:
             ("PATCH", r"/webhooks/\d+/([^/]+)/messages/@original", lambda t: self._followup(t, r.body)),
             ("GET", r"/guilds/\d+/roles", lambda: (200, self.roles)),
             ("GET", r"/guilds/\d+/channels", lambda: (200, self.guild_channels)),
+            ("GET", r"/channels/(\d+)", self._channel),
+            ("GET", r"/channels/(\d+)/messages/(\d+)", self._one_message),
+            ("GET", r"/guilds/\d+/threads/active", self._active_threads),
+            ("GET", r"/channels/(\d+)/threads/archived/public", lambda c: self._archived(c, r.query)),
         ]
         for method, pattern, action in routes:
             match = re.fullmatch(pattern, r.path)
             if method == r.method and match:
                 return action(*match.groups())
         return 404, {"message": "404: Not Found", "code": 0}
+
+    def _channel(self, channel_id: str) -> tuple[int, Any]:
+        found = next((c for c in [*self.guild_channels, *self.threads] if c["id"] == channel_id), None)
+        return (200, found) if found else (404, {"message": "Unknown Channel", "code": 10003})
+
+    def _one_message(self, channel_id: str, message_id: str) -> tuple[int, Any]:
+        with self._lock:
+            found = [m for m in self.messages.get(int(channel_id), []) if m["id"] == message_id]
+        return (200, found[0]) if found else (404, {"message": "Unknown Message", "code": 10008})
+
+    def _active_threads(self) -> tuple[int, Any]:
+        active = [t for t in self.threads if not (t.get("thread_metadata") or {}).get("archived")]
+        return 200, {"threads": active, "members": []}
+
+    def _archived(self, channel_id: str, query: dict[str, str]) -> tuple[int, Any]:
+        def stamp(thread: dict[str, Any]) -> datetime:
+            return datetime.fromisoformat(thread["thread_metadata"]["archive_timestamp"])
+
+        archived = [
+            t
+            for t in self.threads
+            if (t.get("thread_metadata") or {}).get("archived") and t.get("parent_id") == channel_id
+            and t.get("type") != 12
+        ]
+        if "before" in query:
+            archived = [t for t in archived if stamp(t) < datetime.fromisoformat(query["before"])]
+        archived.sort(key=stamp, reverse=True)
+        limit = int(query.get("limit", 50))
+        return 200, {"threads": archived[:limit], "members": [], "has_more": len(archived) > limit}
 
     def _application(self) -> tuple[int, Any]:
         return 200, {

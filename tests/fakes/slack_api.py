@@ -1,11 +1,12 @@
 """A local HTTP fake of the Slack Web API, for the real slack_sdk WebClient (via base_url).
 
 It serves conversations.history / conversations.replies with cursor pagination, users.info,
-auth.test, chat.postMessage, chat.postEphemeral, reactions.add, conversations.open, the three steps
+auth.test, chat.postMessage, chat.postEphemeral, chat.getPermalink, reactions.add, conversations.open,
+conversations.info (channels added with ``add_channel``), the three steps
 of files_upload_v2 (files.getUploadURLExternal, the upload URL, files.completeUploadExternal) and
 response_url endpoints.
-Every call is recorded. It can answer one 429 with Retry-After per method, be slow, expire
-response URLs, or fail a method with a Slack error.
+Every call is recorded. It can answer one 429 with Retry-After per method (at once or after n calls), be slow, expire
+response URLs (and refuse a sixth use of one, as Slack does), or fail a method with a Slack error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 TEAM_ID = "T1"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
+RESPONSE_URL_USES = 5  # Slack accepts at most 5 posts to one response_url (and only for 30 minutes)
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     accepted: bool = True  # False when the fake refused it (429, a Slack error, an expired URL)
+    response: dict[str, Any] = field(default_factory=dict)  # what the fake answered (e.g. a post's ts)
 
 
 class FakeSlackAPI:
@@ -38,11 +41,15 @@ class FakeSlackAPI:
         self.users: dict[str, dict[str, Any]] = {}
         self.not_member: set[str] = set()  # public channels the bot has not joined
         self.rate_limit_once: dict[str, int] = {}  # method -> Retry-After seconds, answered once
+        # method -> (calls to let through first, Retry-After seconds): one 429 later on, e.g. on part 2
+        self.rate_limit_after: dict[str, tuple[int, int]] = {}
         self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
         self.errors: dict[str, str] = {}  # method -> Slack error code to answer with
         self.expired_urls: set[str] = set()  # response_url ids that answer 404 expired_url
+        self.response_url_uses: dict[str, int] = {}  # response_url id -> posts accepted so far
         self.calls: list[Call] = []
         self.uploads: dict[str, bytes] = {}  # file id -> bytes POSTed to its upload URL
+        self.channels: dict[str, dict[str, Any]] = {}  # conversations.info records, see add_channel
         self._lock = threading.Lock()
         self._ts = 1_700_000_000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -78,6 +85,11 @@ class FakeSlackAPI:
             "profile": {"display_name": display_name, "real_name": real_name or display_name},
         }
 
+    def add_channel(self, channel: str, name: str, *, private: bool = False, member: bool = True) -> None:
+        """A channel conversations.info knows (name, privacy, whether the bot is a member)."""
+        self.channels[channel] = {"id": channel, "name": name, "is_private": private, "is_member": member}
+        self.messages.setdefault(channel, [])
+
     def add_message(
         self, channel: str, user: str | None, text: str, ts: float, **extra: Any
     ) -> dict[str, Any]:
@@ -106,6 +118,8 @@ class FakeSlackAPI:
         with self._lock:
             self.calls.append(call)
             retry_after = self.rate_limit_once.pop(method, None)
+            if retry_after is None and method in self.rate_limit_after:
+                retry_after = self._rate_limit_later(method)
         if retry_after is not None:
             call.accepted = False
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
@@ -115,8 +129,16 @@ class FakeSlackAPI:
             call.accepted = False
             return 200, {"ok": False, "error": self.errors.get(method, "unknown_method")}, {}
         body = handler(params)
-        call.accepted = bool(body.get("ok"))
+        call.accepted, call.response = bool(body.get("ok")), body
         return 200, body, {}
+
+    def _rate_limit_later(self, method: str) -> int | None:
+        let_through, retry_after = self.rate_limit_after[method]
+        if let_through > 0:
+            self.rate_limit_after[method] = (let_through - 1, retry_after)
+            return None
+        del self.rate_limit_after[method]
+        return retry_after
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "user": "recap"}
@@ -173,6 +195,15 @@ class FakeSlackAPI:
     def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}
 
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        found = self.channels.get(params.get("channel", ""))
+        return {"ok": True, "channel": found} if found else {"ok": False, "error": "channel_not_found"}
+
+    def _chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = params.get("channel", ""), str(params.get("message_ts", ""))
+        link = f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
@@ -205,10 +236,15 @@ class FakeSlackAPI:
         return [(call, [self.uploads[f["id"]] for f in json.loads(call.params["files"])]) for call in done]
 
     def response_post(self, name: str, body: dict[str, Any]) -> tuple[int, str]:
-        expired = name in self.expired_urls
         with self._lock:
-            self.calls.append(Call("response_url", {**body, "_url": name}, accepted=not expired))
-        return (404, "expired_url") if expired else (200, "ok")
+            used_up = self.response_url_uses.get(name, 0) >= RESPONSE_URL_USES
+            refused = name in self.expired_urls or used_up
+            if not refused:
+                self.response_url_uses[name] = self.response_url_uses.get(name, 0) + 1
+            self.calls.append(Call("response_url", {**body, "_url": name}, accepted=not refused))
+        if refused:
+            return 404, "used_url" if used_up else "expired_url"
+        return 200, "ok"
 
 
 def _broadcast(message: dict[str, Any]) -> bool:

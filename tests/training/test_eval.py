@@ -126,3 +126,19 @@ def test_eval_prompts_and_compare(tmp_path: Path, tiny_model: Path, dialogsum_di
     assert gain["rougeL"] == round(
         rows["few-shot"]["protocol_a"]["rougeL"] - rows["zero-shot"]["protocol_a"]["rougeL"], 2
     )
+
+
+def test_bad_options_name_the_value_and_the_choices(tmp_path: Path, tiny_model: Path, dialogsum_dir: Path) -> None:
+    runner = CliRunner()
+    common = ["--model", str(tiny_model), "--data", str(dialogsum_dir), "--limit", "1"]
+    cases = [
+        (["eval", "run", *common, "--split", "dev", "--out", str(tmp_path / "e")], ["'dev'", "test", "validation"]),
+        (["eval", "run", *common, "--device", "gpu", "--out", str(tmp_path / "e")], ["'gpu'", "auto, cpu, cuda"]),
+        (["eval", "prompts", *common, "--templates", "zero,few-shot"], ["'zero'", "zero-shot-seed"]),
+    ]
+    for args, expected in cases:
+        result = runner.invoke(_app(), args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+        for text in expected:
+            assert text in result.stderr, (args, result.stderr)

@@ -87,11 +87,18 @@ def test_train_lora_loss_falls_and_adapter_loads(tmp_path: Path, tiny_model: Pat
     ):
         assert (out / name).is_file(), name
     card = (out / "README.md").read_text()
-    assert "CC BY-NC-SA 4.0" in card and "license: cc-by-nc-sa-4.0" in card
+    assert "CC BY-NC-SA 4.0" in card and "license: cc-by-nc-sa-4.0" in card and "non-commercial" in card
+    assert f"base_model: {tiny_model}" in card and f"- base model: `{tiny_model}`" in card
+    assert f"- data: `{dialogsum_dir}` (DialogSum): 32 training and 4 validation examples" in card
+    assert DEFAULT_PROMPT.version in card and "    Summarize the following conversation." in card
+    assert "LoRA r 8, alpha 32, dropout 0.05, target modules q, v" in card and "learning rate 0.01" in card
     data = json.loads((out / "data.json").read_text())
     assert data["train"]["examples"] == 32 and data["train"]["truncated_inputs"] > 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"rouge1", "rougeL", "bleu"} <= set(metrics["validation"])
+    val = metrics["validation"]
+    row = " | ".join(f"{val[k]:.2f}" for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu"))
+    assert f"| {row} |" in card  # the card shows the final validation metrics
     args = json.loads((out / "training_args.json").read_text())
     assert args["generation_max_length"] == 16 and args["predict_with_generate"] is True
     assert args["recap"]["lora_r"] == 8 and args["recap"]["target_modules"] == ["q", "v"]
@@ -178,3 +185,33 @@ def test_custom_jsonl_missing_summary_is_reported(tmp_path: Path, tiny_model: Pa
         ["train", "lora", "--out", str(tmp_path / "x"), "--model", str(tiny_model), "--data", str(bad)],
     )
     assert result.exit_code == 2 and "row 2" in result.stderr and "summary" in result.stderr
+
+
+def test_lora_defaults_are_the_seeds() -> None:
+    import inspect
+
+    from training.cli import lora
+
+    params = inspect.signature(lora).parameters
+    defaults = {name: params[name].default for name in ("r", "alpha", "dropout", "target_modules", "lr")}
+    assert defaults == {"r": 32, "alpha": 32, "dropout": 0.05, "target_modules": "q,v", "lr": None}
+    config = TrainConfig(method="lora", out="x")
+    assert (config.lr, config.lora_r, config.lora_alpha, config.lora_dropout, config.target_modules) == (
+        1e-3,
+        32,
+        32,
+        0.05,
+        ["q", "v"],
+    )
+    assert TrainConfig(method="full", out="x").lr == 5e-5
+
+
+def test_unknown_target_module_is_refused(tmp_path: Path, tiny_model: Path, dialogsum_dir: Path) -> None:
+    result = CliRunner().invoke(
+        _app(),
+        ["train", "lora", "--out", str(tmp_path / "x"), "--model", str(tiny_model), "--data", str(dialogsum_dir),
+         "--train-limit", "2", "--val-limit", "1", "--target-modules", "q,vv"],
+    )
+    assert result.exit_code == 2, result.output
+    assert "--target-modules q,vv" in result.stderr and "'vv'" in result.stderr
+    assert "choose from" in result.stderr and " v," in result.stderr and not (tmp_path / "x" / "README.md").exists()

@@ -87,6 +87,11 @@ def test_report_markdown_and_html_from_store(tmp_path: Path, sqlite_url: str, di
     ):
         assert text in markdown, text
     assert "![" in markdown and (tmp_path / "report" / "charts" / "lengths.png").is_file()
+    # Numbers from the seeded rows: 3 summaries x 2 votes per model, one 👎 each; latencies 500..1000 ms.
+    low, high = wilson(5, 6)
+    assert f"| flan-t5-base + lora-v1 | 6 | 5 | 83% | {low * 100:.0f}%-{high * 100:.0f}% |" in markdown
+    assert "| all | 6 | 750 | 950 | 975 | 995 |" in markdown
+    assert f"{dialogsum_dir} (test split)" in markdown
 
     text = chat_report_summary(store)
     assert "6 summaries, 12 votes" in text and "👍" in text and "p50" in text and "@" not in text

@@ -45,7 +45,9 @@ r = [4, 8]
         assert (run / "adapter_config.json").is_file() and (run / "loss_log.jsonl").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["runs"]) == 4
-    best = max(summary["runs"], key=lambda r: r["metrics"]["rougeL"])
+    # Highest ROUGE-L; among equal ROUGE-L (usual for 2-step tiny runs) the lowest validation loss.
+    top = max(r["metrics"]["rougeL"] for r in summary["runs"])
+    best = min((r for r in summary["runs"] if r["metrics"]["rougeL"] == top), key=lambda r: r["metrics"]["loss"])
     assert summary["best"] == best["name"] and summary["best_by"] == "validation rougeL"
     table = (out / "summary.md").read_text()
     assert sum(line.startswith("| ") and "run-00" in line for line in table.splitlines()) == 4
@@ -64,3 +66,19 @@ def test_unknown_sweep_option_is_reported(tmp_path: Path) -> None:
     config.write_text("[grid]\nlearning_rat = [1e-3]\n")
     result = CliRunner().invoke(train_app, ["sweep", str(config), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "learning_rat" in result.stderr
+
+
+def test_best_run_breaks_rouge_ties_by_validation_loss() -> None:
+    from training.sweep import pick_best
+
+    runs = [
+        {"name": "a", "status": "ok", "metrics": {"rougeL": 10.0, "loss": 3.0}},
+        {"name": "b", "status": "ok", "metrics": {"rougeL": 10.0, "loss": 2.5}},
+        {"name": "c", "status": "ok", "metrics": {"rougeL": 9.0, "loss": 1.0}},
+        {"name": "d", "status": "failed", "metrics": {}},
+    ]
+    assert pick_best(runs) == "b"
+    assert pick_best(runs[::-1]) == "b"  # independent of grid order
+    runs[2]["metrics"]["rougeL"] = 11.0
+    assert pick_best(runs) == "c"  # ROUGE-L decides first
+    assert pick_best([runs[3]]) is None

@@ -74,8 +74,8 @@ def build_tiny_t5(
         vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
         num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
     )
+    config.decoder_start_token_id = tokenizer.pad_token_id  # T5's convention; not a typed init argument
     model = T5ForConditionalGeneration(config)
     with torch.no_grad():
         # The output layer is tied to the embeddings, so with random weights the decoder start token
@@ -103,5 +103,5 @@ def build_tiny_lora(base: str | Path, folder: str | Path, *, r: int = 8, seed: i
     )
     peft_model = get_peft_model(model, config)
     folder = Path(folder)
-    peft_model.save_pretrained(folder)
+    peft_model.save_pretrained(str(folder))
     return folder

@@ -1,0 +1,146 @@
+"""Delivery is idempotent: a job retried after a partial delivery never posts a part twice; 429 handling."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import discord
+import pytest
+from discord_helpers import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    ago,
+    discord_settings,
+    interaction_payload,
+    invoke,
+    run_worker,
+    slash,
+    start_bot,
+    summary_queue,
+    text_channel,
+)
+from fakes.discord_api import APPLICATION_ID, FakeDiscord
+from redis import Redis
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from bot.delivery import DeliveredSummary, TransientDeliveryError
+from bot.discord_app.deliver import deliver, render
+from bot.queue import SummaryJob, job_id_for
+from bot.store import Store
+
+WEBHOOK = r"/webhooks/\d+/[^/]+"
+LONG = " ".join(f"Point {i}: item {i} ships after the review, said <@{810000000000000000 + i}>." for i in range(90))
+
+
+def record_long_summary(store: Store, request_id: str) -> int:
+    """The summary row the worker's generation step writes; the tiny T5 cannot write 4,000 characters."""
+    return store.record_summary(
+        request_id=request_id, kind="summary", platform="discord", workspace="g", channel=str(CHANNEL),
+        thread=None, requester=ALICE["id"], model="tiny", adapter=None, prompt_version="v1", prompt="p",
+        generation={}, input_tokens=10, output_tokens=900, message_count=4, latency_ms=5, text=LONG,
+        public=True,
+    )
+
+
+async def test_retry_after_a_failed_part_posts_each_part_exactly_once(
+    settings: Any, fake_discord: FakeDiscord, redis_conn: Redis
+) -> None:
+    assert len(LONG) > 4000
+    retrying = discord_settings(settings, fake_discord, retry_intervals_s=[0])  # retry at once
+    for i in range(4):
+        fake_discord.add_message(CHANNEL, ALICE if i % 2 else BOB, f"release step {i}", ago(minutes=30 - i))
+    payload = interaction_payload(fake_discord, slash("summarize", public=True), channel=text_channel())
+    bot = await start_bot(retrying)
+    try:
+        await invoke(bot, payload)
+    finally:
+        await bot.close()
+    request_id = f"discord:{payload['id']}"
+    store = Store.from_settings(retrying)
+    summary_id = record_long_summary(store, request_id)
+    fake_discord.fail_once("POST", WEBHOOK, 500, skip=1)  # the 2nd part fails, once
+
+    run_worker(retrying, redis_conn)
+
+    attempts = fake_discord.followups()
+    parts = len(attempts) - 1
+    assert parts >= 3  # part 1, part 2 fails; the retry posts part 2 and the rest
+    assert [a.status for a in attempts] == [200, 500] + [200] * (parts - 1)
+    posted = [a.body["content"] for a in fake_discord.succeeded(attempts)]
+    assert len(posted) == len(set(posted)) == parts  # each part exactly once
+    assert posted[1] == attempts[1].body["content"]  # the retry re-sent the part that had failed
+    assert all(len(c) <= 2000 and "Point" in c for c in posted)
+    assert [("components" in a.body) for a in fake_discord.succeeded(attempts)] == [False] * (parts - 1) + [True]
+    assert len(fake_discord.reactions()) == 2
+    job = Job.fetch(job_id_for(request_id), connection=redis_conn, serializer=JSONSerializer)
+    assert job.get_status() == JobStatus.FINISHED and job.retries_left == retrying.job_retries - 1
+    row = store.get_summary(summary_id)
+    assert row is not None and row.delivered_at is not None and row.message_ref
+    assert row.message_ref.split(":")[1] == fake_discord.reactions()[0].path.split("/")[4]
+
+    run_worker(retrying, redis_conn)  # nothing left to do: no more posts
+    assert len(fake_discord.followups()) == parts + 1 and summary_queue(retrying, redis_conn).count == 0
+
+
+def direct_job(token: str, public: bool = True) -> SummaryJob:
+    return SummaryJob(
+        request_id=f"discord:{token}",
+        platform="discord",
+        dialogue="#Person1#: hi",
+        message_count=4,
+        public=public,
+        destination={
+            "application_id": str(APPLICATION_ID),
+            "token": token,
+            "channel_id": str(CHANNEL),
+            "user_id": ALICE["id"],
+            "created_at": time.time(),
+            "public": public,
+            "scope": "the last 24 h",
+        },
+    )
+
+
+def test_429_waits_briefly_or_goes_back_to_rq_without_duplicates(
+    fake_discord: FakeDiscord, dsettings: Any
+) -> None:
+    fake_discord.token_channels["t429"] = CHANNEL
+    summary = DeliveredSummary(11, LONG, "tiny", None, "v1", 4)
+    fake_discord.fail_once("POST", WEBHOOK, 429, {"message": "rate limited", "retry_after": 0.2, "global": False})
+    fake_discord.fail_once("POST", WEBHOOK, 429, {"message": "slow down", "retry_after": 40, "global": False}, skip=1)
+
+    started = time.monotonic()
+    with pytest.raises(TransientDeliveryError, match="retry after 40"):  # too long to wait: RQ's backoff
+        deliver(direct_job("t429"), summary, dsettings)
+    assert time.monotonic() - started >= 0.2  # the short 429 was waited out inline
+    assert [a.status for a in fake_discord.followups()] == [429, 200, 429]
+
+    ref = deliver(direct_job("t429"), summary, dsettings)  # the retry
+
+    posted = [a.body["content"] for a in fake_discord.succeeded(fake_discord.followups())]
+    assert len(posted) == len(set(posted)) == len(render(direct_job("t429"), summary)) and ref is not None
+    assert len(fake_discord.reactions()) == 2
+
+
+def test_private_fallback_continues_a_partial_delivery_by_dm(fake_discord: FakeDiscord, dsettings: Any) -> None:
+    """The follow-up posted part 1, then the token was revoked: the rest goes by DM, nothing twice."""
+    fake_discord.token_channels["revoked"] = CHANNEL
+    summary = DeliveredSummary(12, LONG, "tiny", None, "v1", 4)
+    fake_discord.fail_once("POST", WEBHOOK, 503, skip=1)
+    with pytest.raises(TransientDeliveryError):
+        deliver(direct_job("revoked", public=False), summary, dsettings)
+    fake_discord.expired_tokens.add("revoked")
+
+    deliver(direct_job("revoked", public=False), summary, dsettings)
+
+    first = fake_discord.succeeded(fake_discord.followups())
+    dm_channel = next(iter(fake_discord.dm_channels))
+    rest = fake_discord.succeeded(fake_discord.channel_posts(dm_channel))
+    contents = [r.body["content"] for r in first + rest]
+    assert len(first) == 1 and len(rest) >= 2 and len(set(contents)) == len(contents)
+    assert contents == render(direct_job("revoked", public=False), summary)  # the same parts, in order
+    assert all(r.body["flags"] & discord.MessageFlags(ephemeral=True).value for r in first)
+    assert fake_discord.channel_posts(CHANNEL) == []  # a private summary never lands in the channel
