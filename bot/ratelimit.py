@@ -54,3 +54,12 @@ def release_claim(connection: Redis, key: str) -> None:
         connection.delete(f"recap:claim:{key}")
     except RedisError:
         pass
+
+
+def extend_claim(connection: Redis, key: str, ttl_s: int) -> None:
+    """Hold a claim for ``ttl_s`` once its work is queued or answered. Claims start short-lived, so a
+    process that dies mid-request leaves nothing that would swallow the platform's retry for long."""
+    try:
+        connection.set(f"recap:claim:{key}", "1", ex=ttl_s)
+    except RedisError:
+        pass  # the short claim still stands; a late retry would be deduplicated by the job id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
@@ -14,7 +13,7 @@ from rq.job import Job
 
 from bot.dialogue import EmptyConversationError, restore_names
 from bot.queue import PayloadError, SummaryJob
-from bot.store import Store
+from bot.store import Store, store_for
 from config.settings import active_settings
 from worker.delivery import DeliveredSummary, TransientDeliveryError, deliverer_for
 
@@ -25,17 +24,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-@lru_cache(maxsize=4)
-def _store(url: str, retention_days: int, salt: str) -> Store:
-    return Store(url, retention_days=retention_days, voter_salt=salt)
-
-
-def store_for(settings: Any) -> Store:
-    return _store(settings.store_url, settings.retention_days, settings.voter_salt.get_secret_value())
-
-
 # Summaries generated ahead of their job by the batching worker: request_id -> (output, latency_ms).
 PREGENERATED: dict[str, tuple[Any, int]] = {}
+PREGENERATED_LIMIT = 256
 
 
 def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
@@ -47,6 +38,9 @@ def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
     latency_ms = int((time.perf_counter() - started) * 1000)
     for job, output in zip(jobs, outputs, strict=True):
         PREGENERATED[job.request_id] = (output, latency_ms)
+    # Another worker may have taken some of those jobs: forget the oldest entries beyond a bound.
+    for stale in list(PREGENERATED)[:-PREGENERATED_LIMIT]:
+        PREGENERATED.pop(stale, None)
     log.info("batched %d waiting summaries in %d ms", len(jobs), latency_ms)
 
 

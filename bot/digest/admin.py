@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from bot.digest.controls import ChannelInfo, DigestRefused, check_channels
@@ -16,21 +15,11 @@ from bot.digest.schedule import (
     parse_timezone,
     system_clock,
 )
-from bot.store import Store
+from bot.store import store_for
 from bot.store.digest import QUIET_POST, QUIET_SKIP, DigestSchedule, get_schedule, opt_out, save_schedule
 
 DEFAULT_TIME, DEFAULT_TZ, DEFAULT_WINDOW_H, DEFAULT_MIN = "09:00", "UTC", 24.0, 3
 MAX_WINDOW_H = 7 * 24
-
-
-@lru_cache(maxsize=4)
-def _store(url: str, retention_days: int, salt: str) -> Store:
-    return Store(url, retention_days=retention_days, voter_salt=salt)
-
-
-def store_for(settings: Any) -> Store:
-    """One Store (engine and pool) per process and URL."""
-    return _store(settings.store_url, settings.retention_days, settings.voter_salt.get_secret_value())
 
 
 @dataclass(frozen=True)

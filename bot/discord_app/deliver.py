@@ -4,7 +4,9 @@ While the interaction token is valid (15 min) the summary goes out as the intera
 which replaces the "thinking…" message. Afterwards a public summary is posted in the channel, and a
 private one is sent by DM, or, if DMs are closed, replaced by a short "expired" note without text.
 Every message carries no allowed mentions and suppressed link embeds. 429 / 5xx / network errors
-raise `TransientDeliveryError`, so RQ retries with backoff.
+raise `TransientDeliveryError`, so RQ retries with backoff. Channel and DM posts carry an enforced
+nonce, so a retry of a post whose answer was lost does not post it again. Every part of a public
+summary is recorded in the store, so a 👍 / 👎 on any part counts for it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from bot.discord_app.rest import (
     api_base,
     message_flags,
     no_mentions,
+    nonce_for,
     split_message,
     vote_components,
 )
 from bot.discord_app.sent import SentParts
 from bot.queue import SummaryJob
+from bot.store import store_for
 
 log = logging.getLogger("recap.discord.deliver")
 
@@ -119,7 +123,9 @@ def _chunks(job: SummaryJob, summary: DeliveredSummary, sent: SentParts, default
     return variant, render(job, summary, _dm_intro(job) if variant == DM else "")
 
 
-def _body(content: str, *, ephemeral: bool = False, components: list[Any] | None = None) -> dict[str, Any]:
+def _body(
+    content: str, *, ephemeral: bool = False, components: list[Any] | None = None, nonce: str = ""
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "content": content,
         "allowed_mentions": no_mentions(),
@@ -127,6 +133,8 @@ def _body(content: str, *, ephemeral: bool = False, components: list[Any] | None
     }
     if components:
         body["components"] = components
+    if nonce:  # Discord answers a repeat within a few minutes with the first message (RQ retries are sooner)
+        body["nonce"], body["enforce_nonce"] = nonce, True
     return body
 
 
@@ -140,8 +148,14 @@ def _send_all(
     *,
     ephemeral: bool = False,
     auth: bool = True,
+    nonce_key: str = "",
 ) -> dict[str, Any]:
-    """Post the parts not yet posted, in order; the buttons go under the last. Returns the last message."""
+    """Post the parts not yet posted, in order; the buttons go under the last. Returns the last message.
+
+    ``sent`` skips the parts whose answer arrived. A part whose post went through but whose answer was
+    lost is caught by its nonce (``nonce_key``), for channel and DM posts. Follow-up webhooks accept no
+    nonce, so there a lost answer can still lead to that one part being posted twice.
+    """
     message: dict[str, Any] = {}
     for index, chunk in enumerate(chunks):
         already = sent.posted(index)
@@ -149,7 +163,8 @@ def _send_all(
             message = already
             continue
         last = index == len(chunks) - 1
-        body = _body(chunk, ephemeral=ephemeral, components=components if last else None)
+        nonce = nonce_for(nonce_key, index) if nonce_key else ""
+        body = _body(chunk, ephemeral=ephemeral, components=components if last else None, nonce=nonce)
         message = api.call("POST", path, body, auth=auth) or {}
         sent.record(index, message, variant)
     return message
@@ -195,13 +210,14 @@ def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent:
     if job.public:
         variant, chunks = _chunks(job, summary, sent, PLAIN)
         components = vote_components(summary.summary_id)
-        message = _send_all(api, f"/channels/{dest['channel_id']}/messages", chunks, components, sent, variant)
+        path, key = f"/channels/{dest['channel_id']}/messages", f"{job.request_id}:{variant}"
+        message = _send_all(api, path, chunks, components, sent, variant, nonce_key=key)
         _react_once(api, sent, message)
         return _ref(message)
     try:
         variant, chunks = _chunks(job, summary, sent, DM)
-        channel = _dm_channel(api, dest["user_id"])
-        return _ref(_send_all(api, f"/channels/{channel}/messages", chunks, None, sent, variant))
+        path, key = f"/channels/{_dm_channel(api, dest['user_id'])}/messages", f"{job.request_id}:{variant}"
+        return _ref(_send_all(api, path, chunks, None, sent, variant, nonce_key=key))
     except DiscordRefused as exc:
         log.info("summary %s: DM refused (HTTP %s); posting an expiry note", summary.summary_id, exc.status)
     if sent.posted(NOTE) is None:
@@ -209,7 +225,8 @@ def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent:
             f"<@{dest['user_id']}>, your private summary expired before it could be shown, and I can't "
             "send you a DM. Please run `/summarize` again."
         )
-        sent.record(NOTE, api.call("POST", f"/channels/{dest['channel_id']}/messages", _body(note)) or {})
+        body = _body(note, nonce=nonce_for(job.request_id, NOTE))
+        sent.record(NOTE, api.call("POST", f"/channels/{dest['channel_id']}/messages", body) or {})
     return None
 
 
@@ -218,8 +235,14 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
 
     Safe to run again for the same job (RQ retries): parts already posted are skipped.
     """
-    api = DiscordApi(settings)
     sent = SentParts.for_request(job.request_id, settings)
+    ref = _post(DiscordApi(settings), job, summary, sent)
+    if job.public:
+        _remember_parts(settings, summary.summary_id, sent)
+    return ref
+
+
+def _post(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> str | None:
     if token_valid(job.destination) and sent.variant(PLAIN) != DM:
         try:
             return _via_followup(api, job, summary, sent)
@@ -229,6 +252,14 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
             )
     log.info("summary %s: interaction token expired, using the fallback", summary.summary_id)
     return _fallback(api, job, summary, sent)
+
+
+def _remember_parts(settings: Any, summary_id: int, sent: SentParts) -> None:
+    """Tie every part of a public summary to its row: a 👍 / 👎 on any part counts as its feedback."""
+    try:
+        store_for(settings).add_message_refs(summary_id, "discord", sent.part_refs())
+    except Exception as exc:  # noqa: BLE001 - the summary is posted; only votes on other parts are lost
+        log.warning("summary %s: could not record its message parts (%s)", summary_id, type(exc).__name__)
 
 
 def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:

@@ -11,7 +11,6 @@ repeat of a part whose first attempt went through unnoticed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +24,7 @@ from bot.dialogue import Message, defuse_mentions
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
 from bot.discord_app.deliver import DiscordApi, DiscordRefused, _add_reactions
-from bot.discord_app.rest import MESSAGE_LIMIT, message_flags, no_mentions, vote_components
+from bot.discord_app.rest import MESSAGE_LIMIT, message_flags, no_mentions, nonce_for, vote_components
 
 log = logging.getLogger("recap.discord.digest")
 
@@ -58,11 +57,6 @@ def channel_info_from(data: dict[str, Any]) -> ChannelInfo:
     )
     # The bot could read the channel's record, so it can see the channel.
     return ChannelInfo(id=str(data["id"]), name=str(data.get("name") or ""), private=private, bot_member=True)
-
-
-def nonce_for(key: str, part: int) -> str:
-    """Discord nonces are at most 25 characters."""
-    return hashlib.sha256(f"{key}:{part}".encode()).hexdigest()[:25]
 
 
 class ReadApi(DiscordApi):

@@ -115,7 +115,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="This 
 
 
 def _show(settings: Any, source: ChannelInfo) -> str:
-    from bot.digest.admin import store_for
+    from bot.store import store_for
     from bot.store.digest import get_schedule
 
     schedule = get_schedule(store_for(settings), "discord", source.id)

@@ -45,8 +45,9 @@ class FeedbackCog(commands.Cog):
             log.exception("could not store a reaction vote on message %s", payload.message_id)
 
     def _store_reaction(self, payload: discord.RawReactionActionEvent, rating: int, added: bool) -> None:
-        store = self.bot.store
-        summary = store.find_summary_by_message("discord", f"{payload.channel_id}:{payload.message_id}")
+        store, ref = self.bot.store, f"{payload.channel_id}:{payload.message_id}"
+        # The message with the buttons, else any other part of a summary that was split.
+        summary = store.find_summary_by_message("discord", ref) or store.find_summary_by_part("discord", ref)
         if summary is None:
             return
         if added:

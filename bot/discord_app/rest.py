@@ -7,6 +7,7 @@ allowed mentions and link embeds suppressed, so generated text can never ping an
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import discord
@@ -42,6 +43,15 @@ def message_flags(*, ephemeral: bool = False) -> int:
     flags = discord.MessageFlags(suppress_embeds=True)
     flags.ephemeral = ephemeral
     return flags.value
+
+
+def nonce_for(key: str, part: int | str) -> str:
+    """A message nonce for part ``part`` of the post ``key`` (at most 25 characters, as Discord allows).
+
+    Sent with ``enforce_nonce``, Discord returns the existing message instead of posting again when the
+    same bot repeats a nonce within a few minutes: a retry of a post whose answer was lost is a no-op.
+    """
+    return hashlib.sha256(f"{key}:{part}".encode()).hexdigest()[:25]
 
 
 def vote_custom_id(summary_id: int, rating: int) -> str:

@@ -45,7 +45,17 @@ class SentParts:
             pipe.expire(self.key, self.ttl_s)
             pipe.execute()
 
+    def part_refs(self) -> list[str]:
+        """``channel_id:message_id`` of every posted part, in order (not the reactions or the note)."""
+        raw = {_text(key): value for key, value in self.connection.hgetall(self.key).items()}
+        parts = sorted((int(key), json.loads(value)) for key, value in raw.items() if key.isdigit())
+        return [f"{ids['channel_id']}:{ids['id']}" for _, ids in parts if ids.get("id")]
+
     def variant(self, default: str) -> str:
         """The rendering the parts already posted used, else ``default``."""
         raw = self.connection.hget(self.key, VARIANT)
         return raw.decode() if isinstance(raw, bytes) else default
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -16,6 +16,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 PAGE_LIMIT = 200  # Slack's recommended page size for conversations.*
+THREAD_LOOKBACK_S = 7 * 86400  # threads started this long before a window may still get replies in it
+LOOKBACK_PARENTS = 1000  # at most this many older top-level messages are checked for in-window replies
 _NOT_READABLE = {"not_in_channel", "channel_not_found", "missing_scope_channel"}
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
 
@@ -53,7 +55,7 @@ def _read(call: Any, limit: int, **params: Any) -> tuple[list[SlackMessage], boo
             return found, more and len(found) >= limit
 
 
-def _pages(call: Any, limit: int, **params: Any) -> Iterator[SlackMessage]:
+def pages(call: Any, limit: int, **params: Any) -> Iterator[SlackMessage]:
     """Messages across cursor pages, at most ``limit`` (for callers that need no truncation flag)."""
     yield from _read(call, limit, **params)[0]
 
@@ -102,16 +104,52 @@ def read_channel(
     return collected
 
 
-def collect_thread(client: WebClient, channel: str, thread_ts: str, limit: int) -> list[SlackMessage]:
-    """``read_thread`` as a plain list (the digest does not report truncation)."""
-    return list(read_thread(client, channel, thread_ts, limit))
+def older_threads(
+    client: WebClient, channel: str, *, since: float, end: float | None, limit: int
+) -> Collected:
+    """Threads started in the bounded look-back before ``since`` with replies in [since, end): each
+    parent (as context) followed by just those replies. History with ``oldest`` lists only parents in
+    the window, so without this a new reply to an older thread would be missed."""
+    lookback = {"oldest": f"{since - THREAD_LOOKBACK_S:.6f}", "latest": f"{since:.6f}"}
+    found = Collected()
+    for parent in pages(client.conversations_history, LOOKBACK_PARENTS, channel=channel, **lookback):
+        if not _is_thread_parent(parent) or float(parent.get("latest_reply") or 0) < since:
+            continue  # its last reply is older than the window: not even read
+        if len(found) >= limit:
+            found.truncated = True
+            break
+        replies = read_thread(client, channel, parent["ts"], limit)
+        window = [r for r in replies if r.get("ts") != parent.get("ts") and _within(r, since, end)]
+        if window:
+            found[:0] = [parent, *window]  # history comes newest first; keep threads oldest first
+    return found
 
 
-def collect_channel(
-    client: WebClient, channel: str, *, oldest: float | None, limit: int, count: int | None = None
-) -> list[SlackMessage]:
-    """``read_channel`` as a plain list (the digest does not report truncation)."""
-    return list(read_channel(client, channel, oldest=oldest, limit=limit, count=count))
+def _within(message: SlackMessage, since: float, end: float | None) -> bool:
+    ts = float(message.get("ts") or 0)
+    return since <= ts and (end is None or ts < end)
+
+
+def read_window(
+    client: WebClient, channel: str, *, oldest: float | None, limit: int, count: int | None = None,
+    end: float | None = None,
+) -> Collected:
+    """``read_channel``, plus (for a time window) the in-window replies of older threads, each after
+    its parent; messages from ``end`` on are left out. At most ``limit`` messages, keeping the newest."""
+    recent = read_channel(client, channel, oldest=oldest, limit=limit, count=count)
+    if oldest is None or len(recent) >= limit:  # no window, or full: older threads would be cut first
+        older: list[SlackMessage] = []
+    else:
+        older = older_threads(client, channel, since=oldest, end=end, limit=limit - len(recent))
+    seen: set[str] = set()  # a thread broadcast is both in history and in its thread
+    merged = Collected()
+    for message in [*older, *recent]:
+        if str(message.get("ts")) not in seen and (end is None or float(message.get("ts") or 0) < end):
+            seen.add(str(message.get("ts")))
+            merged.append(message)
+    merged.truncated = recent.truncated or getattr(older, "truncated", False) or len(merged) > limit
+    del merged[: max(0, len(merged) - limit)]
+    return merged
 
 
 class UserDirectory:

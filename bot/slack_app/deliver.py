@@ -4,34 +4,54 @@ Private summaries go to the requester through the command's ``response_url`` (va
 falling back to chat.postEphemeral. Public and thread summaries are posted with chat.postMessage,
 in the thread when there is one. 429, 5xx and network errors raise TransientDeliveryError so RQ
 retries the job.
+
+A post whose answer was lost (Slack accepted it, then the connection dropped) is "in doubt" in the
+ledger; the retry looks for it by its metadata marker (bot.slack_app.posted) and adopts it rather
+than posting twice. Private (ephemeral) parts cannot be looked up, so a lost answer there can still
+show the requester a part twice.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.queue import SummaryJob, redis_connection
 from bot.slack_app.blocks import SlackPost, summary_posts
+from bot.slack_app.posted import find_marked, marker
 
 log = logging.getLogger("recap.slack.deliver")
 
 LEDGER_TTL_S = 7 * 86400  # outlives every retry and the failed-job TTL of the job it belongs to
 PRIVATE_REF = "private"  # ephemeral posts have no lasting ts
+MARKER = "recap_summary"  # metadata event type of every public summary part
+CLOCK_SKEW_S = 300  # the search for an in-doubt part starts this long before our clock says it was sent
+_POSTS = ("chat.postMessage", "chat.postEphemeral")
 
 
 class SlackDeliveryError(RuntimeError):
     """Slack refused the post for a reason retrying will not fix (channel gone, bot removed...)."""
 
 
+class ReadRetryHandler(ConnectionErrorRetryHandler):
+    """slack_sdk's connection-error retry, but never for a post: a reset after Slack accepted it would
+    post it twice. A failed post fails the attempt instead, and the job's retry checks for it first."""
+
+    def _can_retry(self, *, request: HttpRequest, **kwargs: Any) -> bool:
+        return not request.url.endswith(_POSTS) and super()._can_retry(request=request, **kwargs)
+
+
 def web_client(settings: Any) -> WebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=15)
+    return WebClient(token=token, base_url=settings.slack_api_url, timeout=15, retry_handlers=[ReadRetryHandler()])
 
 
 def _call(method: Any, **params: Any) -> Any:
@@ -72,13 +92,26 @@ class PostLedger:
 
     def posted(self) -> dict[int, str]:
         stored: dict[bytes, bytes] = self._redis.hgetall(self._key)  # type: ignore[assignment]
-        return {int(part): ref.decode() for part, ref in stored.items()}
+        return {int(part): ref.decode() for part, ref in stored.items() if part.isdigit()}
 
     def record(self, part: int, reference: str) -> None:
         with self._redis.pipeline() as pipe:
             pipe.hset(self._key, str(part), reference)
+            pipe.hdel(self._key, f"sending:{part}")
             pipe.expire(self._key, LEDGER_TTL_S)
             pipe.execute()
+
+    def sending(self, part: int) -> None:
+        """Mark ``part`` as in doubt (with when) until ``record``: its answer may never arrive."""
+        with self._redis.pipeline() as pipe:
+            pipe.hset(self._key, f"sending:{part}", str(time.time()))
+            pipe.expire(self._key, LEDGER_TTL_S)
+            pipe.execute()
+
+    def in_doubt(self, part: int) -> float | None:
+        """When an earlier attempt sent ``part`` without learning whether Slack took it; else None."""
+        raw = self._redis.hget(self._key, f"sending:{part}")
+        return float(raw) if raw is not None else None  # type: ignore[arg-type]
 
 
 def _ephemeral(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
@@ -106,14 +139,34 @@ def _public(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: 
     for part, post in enumerate(posts):
         if part in done:
             continue
-        params: dict[str, Any] = {"channel": job.channel, "text": post.text, "blocks": post.blocks,
-                                  "unfurl_links": False, "unfurl_media": False}
-        if job.thread:
-            params["thread_ts"] = job.thread
-        response = _call(client.chat_postMessage, **params)
-        done[part] = f"{response.get('channel') or job.channel}:{response.get('ts')}"
+        done[part] = _adopt(client, job, part, ledger) or _post(client, job, part, post, ledger)
         ledger.record(part, done[part])
     return done[0]  # reactions count on the first part, which carries the header
+
+
+def _post(client: WebClient, job: SummaryJob, part: int, post: SlackPost, ledger: PostLedger) -> str:
+    params: dict[str, Any] = {"channel": job.channel, "text": post.text, "blocks": post.blocks,
+                              "unfurl_links": False, "unfurl_media": False,
+                              "metadata": marker(MARKER, request=job.request_id, part=part)}
+    if job.thread:
+        params["thread_ts"] = job.thread
+    ledger.sending(part)
+    response = _call(client.chat_postMessage, **params)
+    return f"{response.get('channel') or job.channel}:{response.get('ts')}"
+
+
+def _adopt(client: WebClient, job: SummaryJob, part: int, ledger: PostLedger) -> str | None:
+    """The ref of ``part`` if an earlier attempt's post of it reached Slack though its answer was lost.
+    Only searched when the ledger says that attempt sent it: a plain retry costs no extra call."""
+    sent_at = ledger.in_doubt(part)
+    if sent_at is None:
+        return None
+    wanted = marker(MARKER, request=job.request_id, part=part)
+    ts = _call(find_marked, client=client, channel=job.channel, wanted=wanted,
+               since=sent_at - CLOCK_SKEW_S, thread_ts=job.thread)
+    if ts:
+        log.info("request %s: part %d was posted by an earlier attempt; adopted", job.request_id, part)
+    return f"{job.channel}:{ts}" if ts else None
 
 
 def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | None:

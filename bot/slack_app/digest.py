@@ -1,17 +1,15 @@
 """Slack side of the daily digest (used by the worker's digest job through bot.digest.platforms).
 
-Reads a channel's window with the adapter's own collector (history + thread replies, paginated), plus
-the in-window replies of threads that started before the window (history only lists parents, so the
-parents of a bounded look-back whose `latest_reply` is in the window are read too), converts with its
-converter, links each conversation with chat.getPermalink, and posts with the
+Reads a channel's window with the adapter's own collector (bot.slack_app.collect.read_window: history +
+thread replies, paginated, plus the in-window replies of threads that started before the window),
+converts with its converter, links each conversation with chat.getPermalink, and posts with the
 deliverer's escaping: the text can never form <!channel>, <!here>, <@U…> or a link of its own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -21,15 +19,13 @@ from bot.dialogue import Message
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
 from bot.slack_app.blocks import SECTION_LIMIT, VOTE_DOWN, VOTE_UP, escape
-from bot.slack_app.collect import NotInChannelError, SlackMessage, UserDirectory, collect_channel, collect_thread
+from bot.slack_app.collect import NotInChannelError, UserDirectory, read_window
 from bot.slack_app.convert import to_messages
 from bot.slack_app.deliver import _call, web_client
+from bot.slack_app.posted import find_marked, marker
 
 log = logging.getLogger("recap.slack.digest")
 
-THREAD_LOOKBACK = timedelta(days=7)  # threads started this long before the window may still get replies
-PAGE = 200  # Slack's recommended page size for conversations.*
-LOOKBACK_PARENTS = 1000  # at most this many older top-level messages are checked for in-window replies
 MARKER = "recap_digest"  # metadata event type on every digest part (found again after a crash)
 
 
@@ -84,33 +80,11 @@ class SlackDigest:
 
     def collect(self, channel: str, start: datetime, end: datetime, limit: int) -> list[Message]:
         try:
-            raw = [*collect_channel(self.client, channel, oldest=start.timestamp(), limit=limit)]
-            raw += self._older_threads(channel, start, end, limit)
+            raw = read_window(self.client, channel, oldest=start.timestamp(), end=end.timestamp(), limit=limit)
         except NotInChannelError:
             raise DigestRefused("I am not a member of that channel any more. Invite me again.") from None
-        raw = _unique([message for message in raw if float(message.get("ts") or 0) < end.timestamp()])[-limit:]
+        raw.sort(key=lambda message: float(message.get("ts") or 0))  # conversations are grouped by time
         return to_messages(raw, self.users.names_for(self.client, raw))
-
-    def _older_threads(self, channel: str, start: datetime, end: datetime, limit: int) -> list[SlackMessage]:
-        """Parents from the look-back whose thread got replies in the window: the parent (context) and
-        those replies, nothing older."""
-        oldest, since = (start - THREAD_LOOKBACK).timestamp(), start.timestamp()
-        parents = _history(
-            self.client,
-            channel=channel,
-            oldest=f"{oldest:.6f}",
-            latest=f"{since:.6f}",
-        )
-        found: list[SlackMessage] = []
-        for parent in parents:
-            is_parent = parent.get("reply_count") and parent.get("thread_ts") == parent.get("ts")
-            if not is_parent or float(parent.get("latest_reply") or 0) < since:
-                continue
-            replies = collect_thread(self.client, channel, parent["ts"], limit)
-            window = [r for r in replies if since <= float(r.get("ts") or 0) < end.timestamp()]
-            if window:
-                found += [parent, *window]
-        return found
 
     def permalink(self, channel: str, message: Message) -> str | None:
         try:
@@ -140,68 +114,20 @@ class SlackDigest:
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
-            metadata={"event_type": MARKER, "event_payload": {"key": key, "part": part}},
+            metadata=marker(MARKER, key=key, part=part),
         )
         return f"{response.get('channel') or target}:{response.get('ts')}"
-
 
     def find_posted(self, target: str, *, key: str, part: int, since: datetime) -> str | None:
         """The ref of part ``part`` of digest ``key`` if an earlier attempt posted it (Slack accepted it
         but the attempt died before recording it): our own message with that metadata marker."""
-        bot_id = self._bot_id()
-        history = _history(
-            self.client,
-            channel=target,
-            oldest=f"{since.timestamp():.6f}",
-            include_all_metadata=True,
-        )
-        for message in history:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == MARKER
-                and payload.get("key") == key
-                and str(payload.get("part")) == str(part)
-                and (not bot_id or message.get("bot_id") == bot_id)
-            ):
-                return f"{target}:{message['ts']}"
-        return None
-
-    def _bot_id(self) -> str:
-        """Our bot id: another app could post the same marker, only ours counts."""
-        try:
-            return str(self.client.auth_test().get("bot_id") or "")
-        except SlackApiError:
-            return ""
+        ts = find_marked(self.client, target, marker(MARKER, key=key, part=part), since=since.timestamp())
+        return f"{target}:{ts}" if ts else None
 
     def notify_admin(self, user: str, text: str) -> None:
         """A direct message to the admin who set the digest up (the text names channels, no content)."""
         opened = _call(self.client.conversations_open, users=user)
         _call(self.client.chat_postMessage, channel=opened["channel"]["id"], text=escape(text), unfurl_links=False)
-
-
-def _history(client: WebClient, **params: Any) -> Iterator[SlackMessage]:
-    """conversations.history across cursor pages, newest first, at most LOOKBACK_PARENTS messages."""
-    cursor: str | None = None
-    for _ in range(LOOKBACK_PARENTS // PAGE):
-        try:
-            page = client.conversations_history(limit=PAGE, cursor=cursor, **params)
-        except SlackApiError as exc:
-            if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
-                raise NotInChannelError(exc.response.get("error")) from exc
-            raise
-        yield from page.get("messages") or []
-        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not page.get("has_more") or not cursor:
-            return
-
-
-def _unique(messages: Iterable[SlackMessage]) -> list[SlackMessage]:
-    """Oldest first, each ts once (a thread broadcast is both in history and in its thread)."""
-    seen: dict[str, SlackMessage] = {}
-    for message in messages:
-        seen.setdefault(str(message.get("ts")), message)
-    return sorted(seen.values(), key=lambda m: float(m.get("ts") or 0))
 
 
 def digest_platform(settings: Any) -> SlackDigest:

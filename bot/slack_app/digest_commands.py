@@ -109,7 +109,7 @@ def handle(args: str, command: dict[str, Any], client: WebClient, respond: Respo
 
 
 def _show(client: WebClient, settings: Any, source: ChannelInfo) -> str:
-    from bot.digest.admin import store_for
+    from bot.store import store_for
     from bot.store.digest import get_schedule
 
     schedule = get_schedule(store_for(settings), "slack", source.id)

@@ -19,12 +19,17 @@ from slack_sdk.errors import SlackApiError
 
 from bot.dialogue import EmptyConversationError, format_dialogue
 from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
-from bot.ratelimit import check_rate_limit, claim_once, release_claim
-from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, read_channel, read_thread
+from bot.ratelimit import check_rate_limit, claim_once, extend_claim, release_claim
+from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, read_thread, read_window
 from bot.slack_app.convert import to_messages
 from bot.store import Store
 
 log = logging.getLogger("recap.slack.flow")
+
+# How long a claim holds while its request is being read and queued. Only once the job is queued (or
+# the requester got a final answer) does it get the request's long claim_ttl_s: if the process dies in
+# between, Slack's retry of the event is processed after this instead of being ignored for a day.
+PROCESSING_TTL_S = 60
 
 Notify = Callable[[str], None]
 
@@ -108,7 +113,8 @@ def ephemeral(client: WebClient, channel: str, user: str, thread_ts: str | None 
 def _collect(request: SummaryRequest, client: WebClient) -> Collected:
     if request.thread_ts:
         return read_thread(client, request.channel, request.thread_ts, request.limit)
-    return read_channel(
+    # With a time window, replies in it to older threads come too (after their parent, for context).
+    return read_window(
         client, request.channel, oldest=request.oldest, limit=request.limit, count=request.count
     )
 
@@ -139,12 +145,13 @@ def _job(request: SummaryRequest, client: WebClient, deps: Deps) -> tuple[Summar
 
 def _gate(request: SummaryRequest, notify: Notify, deps: Deps) -> bool:
     """Claim the request and check the rate limit; False when it must not go on."""
-    if not claim_once(deps.connection, request.claim_key, request.claim_ttl_s):
+    if not claim_once(deps.connection, request.claim_key, min(PROCESSING_TTL_S, request.claim_ttl_s)):
         log.info("request %s is a repeat; ignored", request.request_id)
         return False
     decision = check_rate_limit(deps.connection, f"slack:{request.team}:{request.user}", deps.settings)
     if not decision.allowed:
         log.info("request %s rate limited for %ss", request.request_id, decision.retry_after_s)
+        extend_claim(deps.connection, request.claim_key, request.claim_ttl_s)  # answered: a retry is a repeat
         _safe_notify(notify, decision.message())
         return False
     return True
@@ -179,6 +186,7 @@ def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps
         log.exception("request %s failed before it was queued", request.request_id)
         message = UNEXPECTED
     else:
+        extend_claim(deps.connection, request.claim_key, request.claim_ttl_s)
         log.info("request %s: job %s, %d messages, new=%s", request.request_id, enqueued.job_id,
                  job.message_count, enqueued.created)
         if enqueued.created:
@@ -187,6 +195,8 @@ def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps
         return
     if claimed and release:  # not queued: a platform retry must still be processed
         release_claim(deps.connection, request.claim_key)
+    elif claimed:  # a final answer (not in channel, nothing to summarize): a retry is a repeat
+        extend_claim(deps.connection, request.claim_key, request.claim_ttl_s)
     _safe_notify(notify, message)
 
 

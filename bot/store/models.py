@@ -61,6 +61,21 @@ class Feedback(Base):
     summary: Mapped[Summary] = relationship(back_populates="feedback")
 
 
+class SummaryMessage(Base):
+    """Every message a summary was posted as: a long one is split, and a vote on any part counts.
+
+    `Summary.message_ref` keeps the one message with the buttons; this table adds all the parts.
+    """
+
+    __tablename__ = "summary_messages"
+    __table_args__ = (UniqueConstraint("platform", "message_ref", name="one_summary_per_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    summary_id: Mapped[int] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    message_ref: Mapped[str] = mapped_column(String(255))
+
+
 class WorkspaceSetting(Base):
     """Per-workspace switches. Sharing dialogue text for training is off unless an admin turns it on."""
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import create_engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import Base, Feedback, SharedDialogue, Summary, WorkspaceSetting, utcnow
+from bot.store.models import Base, Feedback, SharedDialogue, Summary, SummaryMessage, WorkspaceSetting, utcnow
 
 
 class StoreError(RuntimeError):
@@ -97,6 +98,28 @@ class Store:
     def find_summary_by_message(self, platform: str, message_ref: str) -> Summary | None:
         with self.session() as session:
             query = select(Summary).where(Summary.platform == platform, Summary.message_ref == message_ref)
+            return session.scalar(query)
+
+    def add_message_refs(self, summary_id: int, platform: str, refs: Iterable[str]) -> None:
+        """Remember every message a summary was posted as (idempotent), for `find_summary_by_part`."""
+        with self.session() as session:
+            known = set(
+                session.scalars(select(SummaryMessage.message_ref).where(SummaryMessage.summary_id == summary_id))
+            )
+            session.add_all(
+                SummaryMessage(summary_id=summary_id, platform=platform, message_ref=ref)
+                for ref in dict.fromkeys(refs)
+                if ref not in known
+            )
+
+    def find_summary_by_part(self, platform: str, message_ref: str) -> Summary | None:
+        """The summary that any of its posted parts (see `add_message_refs`) belongs to."""
+        with self.session() as session:
+            query = (
+                select(Summary)
+                .join(SummaryMessage, SummaryMessage.summary_id == Summary.id)
+                .where(SummaryMessage.platform == platform, SummaryMessage.message_ref == message_ref)
+            )
             return session.scalar(query)
 
     def recent_summaries(self, limit: int = 1000) -> list[Summary]:
@@ -213,8 +236,19 @@ class Store:
             if old_ids:
                 session.execute(delete(Feedback).where(Feedback.summary_id.in_(old_ids)))
                 session.execute(delete(SharedDialogue).where(SharedDialogue.summary_id.in_(old_ids)))
+                session.execute(delete(SummaryMessage).where(SummaryMessage.summary_id.in_(old_ids)))
                 session.execute(delete(Summary).where(Summary.id.in_(old_ids)))
             return len(old_ids)
+
+
+@lru_cache(maxsize=4)
+def _cached_store(url: str, retention_days: int, salt: str) -> Store:
+    return Store(url, retention_days=retention_days, voter_salt=salt)
+
+
+def store_for(settings: Any) -> Store:
+    """One Store (engine and connection pool) per process and URL, shared by jobs, deliverers and bots."""
+    return _cached_store(settings.store_url, settings.retention_days, settings.voter_salt.get_secret_value())
 
 
 def _safe_url(url: str) -> str:

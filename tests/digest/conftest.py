@@ -3,9 +3,7 @@ it, an inline RQ worker with the tiny T5, and a day of channel history relative 
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import pytest
 from fakes.discord_api import FakeDiscord
-from fakes.slack_api import BOT_ID, FakeSlackAPI, _broadcast
+from fakes.slack_api import FakeSlackAPI
 from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
@@ -34,34 +32,10 @@ CHANNEL, OTHER, SECRET = "C1", "C2", "G9"
 
 class DigestSlackFake(FakeSlackAPI):
     """The adapter's fake, where (as on Slack) the bot's posts join the channel's history with their
-    metadata, and conversations.history honours `latest` and `include_all_metadata`."""
+    metadata (conversations.history honours `latest` and `include_all_metadata`)."""
 
     def __init__(self) -> None:
-        super().__init__(page_size=2)
-        self._last_ts = 0.0
-
-    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        metadata = params.get("metadata")
-        with self._lock:  # real time stamps, strictly increasing
-            self._last_ts = max(time.time(), self._last_ts + 0.000001)
-            ts = f"{self._last_ts:.6f}"
-        channel = str(params.get("channel"))
-        posted = {"type": "message", "ts": ts, "text": params.get("text"), "bot_id": BOT_ID}
-        if metadata:
-            posted["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
-        self.messages.setdefault(channel, []).append(posted)
-        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
-
-    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
-        found = self._channel(params)
-        if isinstance(found, dict):
-            return found
-        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
-        top = [m for m in found if m.get("thread_ts", m["ts"]) == m["ts"] or _broadcast(m)]
-        top = [m for m in top if oldest < float(m["ts"]) < latest]
-        if str(params.get("include_all_metadata")).lower() not in ("1", "true"):
-            top = [{k: v for k, v in m.items() if k != "metadata"} for m in top]
-        return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), params)
+        super().__init__(page_size=2, keep_posts=True)
 
     def digest_posts(self) -> list[Any]:
         return self.calls_to("chat.postMessage")

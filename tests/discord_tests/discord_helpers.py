@@ -34,6 +34,7 @@ BOT_PERMISSIONS = discord.Permissions(
     view_channel=True, read_message_history=True, send_messages=True, add_reactions=True
 )
 _tokens = itertools.count(1)
+LONG = " ".join(f"Point {i}: item {i} ships after the review, said <@{810000000000000000 + i}>." for i in range(90))
 
 
 def ago(**delta: float) -> datetime:
@@ -209,3 +210,15 @@ async def start_bot(settings: Settings) -> Any:
 
 def callback_bodies(fake: FakeDiscord) -> list[dict[str, Any]]:
     return [record.body for record in fake.callbacks()]
+
+
+def record_long_summary(store: Any, request_id: str) -> int:
+    """The summary row the worker's generation step writes; the tiny T5 cannot write 4,000 characters."""
+    return int(
+        store.record_summary(
+            request_id=request_id, kind="summary", platform="discord", workspace="g", channel=str(CHANNEL),
+            thread=None, requester=ALICE["id"], model="tiny", adapter=None, prompt_version="v1", prompt="p",
+            generation={}, input_tokens=10, output_tokens=900, message_count=4, latency_ms=5, text=LONG,
+            public=True,
+        )
+    )

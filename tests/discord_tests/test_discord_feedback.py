@@ -16,6 +16,7 @@ from discord_helpers import (
     button,
     interaction_payload,
     invoke,
+    record_long_summary,
     run_worker,
     slash,
     text_channel,
@@ -91,3 +92,26 @@ async def test_reaction_and_button_votes_one_live_vote_per_user(
     assert votes == [(-1, "button"), (-1, "reaction")]
     reply = fake_discord.callbacks()[-1].body
     assert reply["type"] == 4 and DOWN in reply["data"]["content"] and reply["data"]["flags"] & 64
+
+
+async def test_a_reaction_on_any_part_of_a_split_summary_counts(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    for i in range(4):
+        fake_discord.add_message(CHANNEL, ALICE if i % 2 else BOB, f"milestone {i}", ago(minutes=30 - i))
+    payload = interaction_payload(fake_discord, slash("summarize", public=True), channel=text_channel())
+    await invoke(bot, payload)
+    store = Store.from_settings(dsettings)
+    summary_id = record_long_summary(store, f"discord:{payload['id']}")
+    run_worker(dsettings, redis_conn)
+    parts = [f"{CHANNEL}:{m['id']}" for m in fake_discord.posted[str(CHANNEL)]]
+    row = store.get_summary(summary_id)
+    assert len(parts) >= 3 and row is not None and row.message_ref == parts[-1]  # the buttons' part
+    state = bot._connection
+
+    state.parse_message_reaction_add(reaction(BOB, parts[1], UP))  # part 2
+    assert await until(lambda: [(v.rating, v.source) for v in store.votes(summary_id)] == [(1, "reaction")])
+    state.parse_message_reaction_add(reaction(CAROL, parts[0], DOWN))  # part 1
+    assert await until(lambda: sorted(v.rating for v in store.votes(summary_id)) == [-1, 1])
+    state.parse_message_reaction_remove(reaction(BOB, parts[1], UP))
+    assert await until(lambda: [v.rating for v in store.votes(summary_id)] == [-1])

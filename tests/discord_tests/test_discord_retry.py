@@ -11,10 +11,12 @@ from discord_helpers import (
     ALICE,
     BOB,
     CHANNEL,
+    LONG,
     ago,
     discord_settings,
     interaction_payload,
     invoke,
+    record_long_summary,
     run_worker,
     slash,
     start_bot,
@@ -32,17 +34,6 @@ from bot.queue import SummaryJob, job_id_for
 from bot.store import Store
 
 WEBHOOK = r"/webhooks/\d+/[^/]+"
-LONG = " ".join(f"Point {i}: item {i} ships after the review, said <@{810000000000000000 + i}>." for i in range(90))
-
-
-def record_long_summary(store: Store, request_id: str) -> int:
-    """The summary row the worker's generation step writes; the tiny T5 cannot write 4,000 characters."""
-    return store.record_summary(
-        request_id=request_id, kind="summary", platform="discord", workspace="g", channel=str(CHANNEL),
-        thread=None, requester=ALICE["id"], model="tiny", adapter=None, prompt_version="v1", prompt="p",
-        generation={}, input_tokens=10, output_tokens=900, message_count=4, latency_ms=5, text=LONG,
-        public=True,
-    )
 
 
 async def test_retry_after_a_failed_part_posts_each_part_exactly_once(
@@ -144,3 +135,57 @@ def test_private_fallback_continues_a_partial_delivery_by_dm(fake_discord: FakeD
     assert contents == render(direct_job("revoked", public=False), summary)  # the same parts, in order
     assert all(r.body["flags"] & discord.MessageFlags(ephemeral=True).value for r in first)
     assert fake_discord.channel_posts(CHANNEL) == []  # a private summary never lands in the channel
+
+
+async def test_lost_answer_to_a_channel_post_is_not_posted_twice_on_retry(
+    settings: Any, fake_discord: FakeDiscord, redis_conn: Redis
+) -> None:
+    """Token expired, public: the parts go to the channel. Part 2 is accepted but its answer is lost."""
+    retrying = discord_settings(settings, fake_discord, retry_intervals_s=[0])
+    for i in range(4):
+        fake_discord.add_message(CHANNEL, ALICE if i % 2 else BOB, f"rollout step {i}", ago(minutes=40 - i))
+    expired = ago(minutes=20)  # past the interaction token's 15 minutes by the time the worker runs
+    command = slash("summarize", public=True)
+    payload = interaction_payload(fake_discord, command, channel=text_channel(), created=expired)
+    bot = await start_bot(retrying)
+    try:
+        await invoke(bot, payload)
+    finally:
+        await bot.close()
+    request_id = f"discord:{payload['id']}"
+    summary_id = record_long_summary(Store.from_settings(retrying), request_id)
+    fake_discord.drop_response_once("POST", rf"/channels/{CHANNEL}/messages", skip=1)
+
+    run_worker(retrying, redis_conn)  # attempt 1 dies on the lost answer; RQ's retry finishes the job
+
+    attempts = fake_discord.channel_posts(CHANNEL)
+    messages = fake_discord.posted[str(CHANNEL)]
+    assert fake_discord.followups() == [] and len(messages) >= 3
+    assert len(attempts) == len(messages) + 1  # part 2 was sent twice ...
+    assert attempts[1].body == attempts[2].body and attempts[1].body["enforce_nonce"] is True
+    contents = [m["content"] for m in messages]
+    assert len(set(contents)) == len(contents)  # ... but exists once
+    assert all(a.body["nonce"] for a in attempts) and len({a.body["nonce"] for a in attempts}) == len(messages)
+    job = Job.fetch(job_id_for(request_id), connection=redis_conn, serializer=JSONSerializer)
+    assert job.get_status() == JobStatus.FINISHED and job.retries_left == retrying.job_retries - 1
+    row = Store.from_settings(retrying).get_summary(summary_id)
+    assert row is not None and row.message_ref == f"{CHANNEL}:{messages[-1]['id']}"
+
+
+def test_lost_answer_to_a_dm_part_is_not_sent_twice(fake_discord: FakeDiscord, dsettings: Any) -> None:
+    """Private and expired: the summary goes by DM; the first part is delivered but its answer is lost."""
+    job = direct_job("dm-lost", public=False)
+    job.destination["created_at"] = time.time() - 20 * 60
+    summary = DeliveredSummary(13, LONG, "tiny", None, "v1", 4)
+    fake_discord.drop_response_once("POST", r"/channels/8\d+/messages")
+    with pytest.raises(TransientDeliveryError, match="unreachable"):
+        deliver(job, summary, dsettings)
+
+    deliver(job, summary, dsettings)  # RQ's retry
+
+    dm_channel = next(iter(fake_discord.dm_channels))
+    attempts, messages = fake_discord.channel_posts(dm_channel), fake_discord.posted[dm_channel]
+    assert len(attempts) == len(messages) + 1 and len(messages) >= 3
+    contents = [m["content"] for m in messages]
+    assert len(set(contents)) == len(contents) and contents[0].startswith("Here is the private summary")
+    assert fake_discord.channel_posts(CHANNEL) == []

@@ -5,7 +5,10 @@ auth.test, chat.postMessage, chat.postEphemeral, chat.getPermalink, reactions.ad
 conversations.info (channels added with ``add_channel``), the three steps
 of files_upload_v2 (files.getUploadURLExternal, the upload URL, files.completeUploadExternal) and
 response_url endpoints.
-Every call is recorded. It can answer one 429 with Retry-After per method (at once or after n calls), be slow, expire
+Every call is recorded. With ``keep_posts`` the bot's chat.postMessage posts join the history (with their
+metadata, real time stamps), as on Slack; ``lose_response`` accepts a call, then drops the connection
+unanswered (Slack took the post, the response was lost). It can answer one 429 with Retry-After per
+method (at once or after n calls), be slow, expire
 response URLs (and refuse a sixth use of one, as Slack does), or fail a method with a Slack error.
 """
 
@@ -15,9 +18,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from fakes.slack_http import handler_for
 
 TEAM_ID = "T1"
 BOT_USER_ID = "UBOT"
@@ -35,8 +39,11 @@ class Call:
 
 
 class FakeSlackAPI:
-    def __init__(self, page_size: int = 2) -> None:
+    def __init__(self, page_size: int = 2, *, keep_posts: bool = False) -> None:
         self.page_size = page_size
+        self.keep_posts = keep_posts
+        self.lose_response: dict[str, int] = {}  # method -> accepted calls whose answer is never sent
+        self._last_ts = 0.0
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages (replies too)
         self.users: dict[str, dict[str, Any]] = {}
         self.not_member: set[str] = set()  # public channels the bot has not joined
@@ -52,7 +59,7 @@ class FakeSlackAPI:
         self.channels: dict[str, dict[str, Any]] = {}  # conversations.info records, see add_channel
         self._lock = threading.Lock()
         self._ts = 1_700_000_000
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # Lifecycle
@@ -132,6 +139,14 @@ class FakeSlackAPI:
         call.accepted, call.response = bool(body.get("ok")), body
         return 200, body, {}
 
+    def drops_response(self, method: str) -> bool:
+        """Whether to close this call's connection without an answer (it was handled all the same)."""
+        with self._lock:
+            left = self.lose_response.get(method, 0)
+            if left:
+                self.lose_response[method] = left - 1
+            return bool(left)
+
     def _rate_limit_later(self, method: str) -> int | None:
         let_through, retry_after = self.rate_limit_after[method]
         if let_through > 0:
@@ -163,9 +178,9 @@ class FakeSlackAPI:
         found = self._channel(params)
         if isinstance(found, dict):
             return found
-        oldest = float(params.get("oldest") or 0)
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
         top = [m for m in found if m.get("thread_ts", m["ts"]) == m["ts"] or _broadcast(m)]
-        top = [m for m in top if float(m["ts"]) > oldest]
+        top = _metadata_if_asked([m for m in top if oldest < float(m["ts"]) < latest], params)
         return self._page(sorted(top, key=lambda m: float(m["ts"]), reverse=True), params)
 
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +191,7 @@ class FakeSlackAPI:
         thread = [m for m in found if m["ts"] == parent or m.get("thread_ts") == parent]
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
-        return self._page(sorted(thread, key=lambda m: float(m["ts"])), params)
+        return self._page(sorted(_metadata_if_asked(thread, params), key=lambda m: float(m["ts"])), params)
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(params.get("user", ""))
@@ -188,9 +203,21 @@ class FakeSlackAPI:
             return f"{self._ts}.000100"
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        ts = self._next_ts()
-        return {"ok": True, "channel": params.get("channel"), "ts": ts,
-                "message": {"text": params.get("text"), "ts": ts}}
+        ts = self._real_ts() if self.keep_posts else self._next_ts()
+        channel, metadata = str(params.get("channel")), params.get("metadata")
+        if self.keep_posts:
+            posted = {"type": "message", "ts": ts, "text": params.get("text"), "bot_id": BOT_ID}
+            if params.get("thread_ts"):
+                posted["thread_ts"] = params["thread_ts"]
+            if metadata:
+                posted["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+            self.messages.setdefault(channel, []).append(posted)
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+
+    def _real_ts(self) -> str:
+        with self._lock:  # real time stamps, strictly increasing
+            self._last_ts = max(time.time(), self._last_ts + 0.000001)
+            return f"{self._last_ts:.6f}"
 
     def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}
@@ -251,53 +278,8 @@ def _broadcast(message: dict[str, Any]) -> bool:
     return message.get("subtype") == "thread_broadcast"
 
 
-def _parse_body(handler: BaseHTTPRequestHandler) -> dict[str, Any]:
-    length = int(handler.headers.get("Content-Length") or 0)
-    raw = handler.rfile.read(length).decode() if length else ""
-    if not raw:
-        return {}
-    if "json" in (handler.headers.get("Content-Type") or ""):
-        return json.loads(raw)
-    params: dict[str, Any] = dict(parse_qsl(raw))
-    for key in ("blocks", "attachments"):  # form-encoded calls send these as JSON strings
-        if isinstance(params.get(key), str):
-            params[key] = json.loads(params[key])
-    return params
-
-
-def _handler_for(fake: FakeSlackAPI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-            pass
-
-        def _send(self, status: int, body: str, content_type: str, headers: dict[str, str]) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _dispatch(self) -> None:
-            parts = urlsplit(self.path)
-            if parts.path.startswith("/upload/"):  # raw file bytes, whatever the Content-Type says
-                length = int(self.headers.get("Content-Length") or 0)
-                fake.upload_post(parts.path.rsplit("/", 1)[-1], self.rfile.read(length))
-                self._send(200, "OK - 0", "text/plain", {})
-                return
-            params: dict[str, Any] = dict(parse_qsl(parts.query))
-            params.update(_parse_body(self))
-            if parts.path.startswith("/response/"):
-                status, text = fake.response_post(parts.path.rsplit("/", 1)[-1], params)
-                self._send(status, text, "text/plain", {})
-                return
-            method = parts.path.removeprefix("/api/")
-            status, body, headers = fake.handle(method, params)
-            self._send(status, json.dumps(body), "application/json", headers)
-
-        do_GET = _dispatch
-        do_POST = _dispatch
-
-    return Handler
+def _metadata_if_asked(messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Slack returns message metadata only with include_all_metadata."""
+    if str(params.get("include_all_metadata")).lower() in ("1", "true"):
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import pytest
 from slack_helpers import CHANNEL, SlackHarness, posted_text, summary_posts
@@ -24,9 +25,11 @@ def test_command_gives_one_private_summary_from_every_page(
     assert "Reading the conversation" in response.body
     slack.executor.drain()
 
-    history = slack.fake.calls_to("conversations.history")
+    history, lookback = _window_and_lookback(slack)
     # 8 top-level messages (noise included) at 2 per page: 4 pages, each cursor followed once.
     assert [call.params.get("cursor") for call in history] == [None, "2", "4", "6"]
+    # One look-back for older threads answered in the window, ending where the window starts.
+    assert [call.params["latest"] for call in lookback] == [history[0].params["oldest"]]
     replies = slack.fake.calls_to("conversations.replies")  # the one thread: parent + 2 replies, 2 pages
     assert [call.params.get("cursor") for call in replies] == [None, "2"]
     notes = [c for c in slack.fake.calls_to("response_url") if "Summarizing" in c.params.get("text", "")]
@@ -91,12 +94,21 @@ def test_parsed_values() -> None:
             parse_args(bad)
 
 
+def _window_and_lookback(slack: SlackHarness) -> tuple[list[Any], list[Any]]:
+    """conversations.history calls reading the window, and those looking back for older threads (`latest`)."""
+    calls = slack.fake.calls_to("conversations.history")
+    return [c for c in calls if "latest" not in c.params], [c for c in calls if "latest" in c.params]
+
+
 def test_time_range_and_count_limit_what_is_read(slack: SlackHarness) -> None:
     # Every seeded message is 45-60 minutes old, so the last 30 minutes hold nothing.
     slack.command("30m")
     slack.executor.drain()
-    (history,) = slack.fake.calls_to("conversations.history")
+    (history,), lookback = _window_and_lookback(slack)
     assert float(history.params["oldest"]) == pytest.approx(time.time() - 1800, abs=30)
+    # The look-back (every seeded message is older than the window: 8 at 2 a page) ends where it starts.
+    assert [c.params.get("cursor") for c in lookback] == [None, "2", "4", "6"]
+    assert {c.params["latest"] for c in lookback} == {history.params["oldest"]}
     assert not slack.job_ids()
     assert "nothing to summarize" in slack.fake.calls_to("response_url")[-1].params["text"]
 
