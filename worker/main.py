@@ -86,4 +86,6 @@ def run_worker(settings: Any, *, burst: bool = False, warmup: bool = True) -> bo
         runtime.warmup()
         log.info("model %s warmed up in %.1f s", runtime.model_id, time.perf_counter() - started)
     worker = build_worker(settings)
-    return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    # Never DEBUG for RQ: at DEBUG it logs each job's return value, which holds the summary text.
+    rq_level = "INFO" if settings.log_level == "DEBUG" else settings.log_level
+    return worker.work(burst=burst, with_scheduler=True, logging_level=rq_level)
