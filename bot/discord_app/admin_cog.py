@@ -40,7 +40,7 @@ class AdminCog(commands.Cog):
     async def sharing(self, interaction: discord.Interaction, enabled: bool) -> None:
         guild = str(interaction.guild_id)
         await asyncio.to_thread(self.bot.store.set_sharing, "discord", guild, enabled)
-        log.info("guild %s: dialogue sharing %s", guild, "on" if enabled else "off")
+        log.info("guild %s: training-data sharing %s", guild, "on" if enabled else "off")
         text = (
             "Sharing is **on**: conversations behind summaries in this server may be kept for training "
             f"for {self.bot.settings.retention_days} days."

@@ -61,7 +61,7 @@ def handle_sharing(args: str, command: dict[str, Any], client: WebClient, respon
         if _refused(client, command, deps, "sharing", respond):
             return
         store.set_sharing("slack", team, action == "on")
-        log.info("team %s: dialogue sharing %s", team, action)
+        log.info("team %s: training-data sharing %s", team, action)
     enabled = store.sharing_enabled("slack", team)
     _reply(respond, (SHARING_ON if enabled else SHARING_OFF).format(days=deps.settings.retention_days))
 
