@@ -13,17 +13,18 @@ from typing import Annotated, Any
 import typer
 
 from training.cli_common import (
+    DEFAULT_DATA,
     Data,
     Limit,
     Model,
     Out,
     StoreUrl,
+    comma_list,
     eval_app,
     friendly_errors,
     open_store,
     train_app,
 )
-from training.data import DIALOGSUM_HUB_ID
 
 Lr = Annotated[float | None, typer.Option("--lr", help="Learning rate (default 1e-3 LoRA, 5e-5 full).")]
 Batch = Annotated[int, typer.Option(help="Per-device batch size.")]
@@ -61,7 +62,7 @@ def _train(method: str, **options: Any) -> Path:
 def full(
     out: Out,
     model: Model = "google/flan-t5-base",
-    data: Data = DIALOGSUM_HUB_ID,
+    data: Data = DEFAULT_DATA,
     lr: Lr = None,
     batch_size: Batch = 8,
     epochs: Epochs = 1.0,
@@ -87,7 +88,7 @@ def full(
 def lora(
     out: Out,
     model: Model = "google/flan-t5-base",
-    data: Data = DIALOGSUM_HUB_ID,
+    data: Data = DEFAULT_DATA,
     lr: Lr = None,
     batch_size: Batch = 8,
     epochs: Epochs = 1.0,
@@ -113,8 +114,9 @@ def lora(
     options = dict(locals())
     for name in ("r", "alpha", "dropout", "target_modules"):
         del options[name]
-    modules = [m.strip() for m in target_modules.split(",") if m.strip()]
-    return _train("lora", **options, lora_r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=modules)
+    return _train(
+        "lora", **options, lora_r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=comma_list(target_modules)
+    )
 
 
 @train_app.command("sweep")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,18 @@ def friendly_errors() -> Iterator[None]:
             raise
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def comma_list(value: str) -> list[str]:
+    """The items of a comma-separated option, stripped, empty ones dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def write_result(out: Path, stem: str, result: dict[str, Any], markdown: str) -> None:
+    """``stem``.json (the whole result) and ``stem``.md (its table) in ``out``, created if needed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / f"{stem}.md").write_text(markdown + "\n", encoding="utf-8")
 
 
 Model = Annotated[str, typer.Option(help="Base model: hub id or local folder.")]

@@ -14,9 +14,11 @@ from training.cli_common import (
     Limit,
     Model,
     StoreUrl,
+    comma_list,
     eval_app,
     friendly_errors,
     open_store,
+    write_result,
 )
 
 Split = Annotated[str, typer.Option(help="train, validation or test (test has all three references).")]
@@ -86,9 +88,9 @@ def prompts(
     from training.prompts import check_templates, results_table, run_templates
 
     with friendly_errors():
-        names = check_templates([t.strip() for t in templates.split(",") if t.strip()])
+        names = check_templates(comma_list(templates))
         targets = load_split(data, split, limit)
-        shots = find_by_id(load_split(data, shot_split), [i.strip() for i in shot_ids.split(",") if i.strip()])
+        shots = find_by_id(load_split(data, shot_split), comma_list(shot_ids))
         runtime = build_runtime(
             model,
             adapter,
@@ -116,9 +118,7 @@ def prompts(
     }
     table = results_table(run)
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        (out / "results.md").write_text(table + "\n", encoding="utf-8")
+        write_result(out, "results", summary, table)
         for r in run.results:
             write_jsonl(
                 out / f"predictions-{r.name}.jsonl",
@@ -195,8 +195,7 @@ def run(
         "split": split,
         "generation": rows[0]["generation"],
     }
-    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out / "eval.md").write_text(compare_markdown(result) + "\n", encoding="utf-8")
+    write_result(out, "eval", result, compare_markdown(result))
     typer.echo(json.dumps(result) if as_json else compare_markdown(result))
     return result
 
@@ -229,9 +228,7 @@ def compare_command(
     with friendly_errors():
         result = compare(parse_systems(systems), load_split(data, split), allow_empty=allow_empty)
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        (out / "compare.md").write_text(compare_markdown(result) + "\n", encoding="utf-8")
+        write_result(out, "compare", result, compare_markdown(result))
     typer.echo(json.dumps(result) if as_json else compare_markdown(result))
     return result
 

@@ -9,7 +9,6 @@ A retry re-reads the plan and posts only the parts not recorded yet, then finish
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -24,7 +23,7 @@ from bot.digest.platforms import DigestPlatform, platform_for
 from bot.digest.render import DigestItem, DigestView, plain_text, render
 from bot.digest.scheduler import PAYLOAD_VERSION
 from bot.queue import PayloadError
-from bot.store import Store
+from bot.store import Store, store_for
 from bot.store.digest import (
     CANCELLED,
     FAILED,
@@ -45,7 +44,7 @@ from bot.store.digest import (
     save_plan,
 )
 from config.settings import active_settings
-from worker.jobs import TRANSIENT_ERRORS, store_for
+from worker.jobs import TRANSIENT_ERRORS, summarize_timed
 
 log = logging.getLogger("recap.worker.digest")
 
@@ -181,9 +180,8 @@ def _summarize(
     if not dialogues:
         return [], None
     runtime = get_runtime(settings)
-    started = time.perf_counter()
-    outputs = runtime.summarize_detailed([d.text for d in dialogues])  # one batch for the whole channel
-    latency_ms = int((time.perf_counter() - started) * 1000)
+    # One batch for the whole channel.
+    outputs, latency_ms = summarize_timed(runtime, [d.text for d in dialogues])
     items = [
         DigestItem(
             restore_names(output.text, dialogue.speakers),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -16,6 +16,9 @@ from bot.queue import PayloadError, SummaryJob
 from bot.store import Store, store_for
 from config.settings import active_settings
 from worker.delivery import DeliveredSummary, TransientDeliveryError, deliverer_for
+
+if TYPE_CHECKING:  # types only: like get_runtime below, the runtime is imported where it is used
+    from worker.model.runtime import SummarizerBackend, SummaryOutput
 
 log = logging.getLogger("recap.worker.jobs")
 
@@ -29,13 +32,18 @@ PREGENERATED: dict[str, tuple[Any, int]] = {}
 PREGENERATED_LIMIT = 256
 
 
+def summarize_timed(runtime: SummarizerBackend, dialogues: list[str]) -> tuple[list[SummaryOutput], int]:
+    """The runtime's detailed outputs, and how long the whole batch took in ms (stored per summary)."""
+    started = time.perf_counter()
+    outputs = runtime.summarize_detailed(dialogues)
+    return outputs, int((time.perf_counter() - started) * 1000)
+
+
 def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
     """Summarize several waiting jobs in one batch; each job then picks its output up here."""
     from worker.model.runtime import get_runtime
 
-    started = time.perf_counter()
-    outputs = get_runtime(settings).summarize_detailed([job.dialogue for job in jobs])
-    latency_ms = int((time.perf_counter() - started) * 1000)
+    outputs, latency_ms = summarize_timed(get_runtime(settings), [job.dialogue for job in jobs])
     for job, output in zip(jobs, outputs, strict=True):
         PREGENERATED[job.request_id] = (output, latency_ms)
     # Another worker may have taken some of those jobs: forget the oldest entries beyond a bound.
@@ -51,9 +59,8 @@ def _generate(job: SummaryJob, settings: Any, store: Store) -> int:
     if job.request_id in PREGENERATED:
         output, latency_ms = PREGENERATED.pop(job.request_id)
     else:
-        started = time.perf_counter()
-        output = runtime.summarize_detailed([job.dialogue])[0]
-        latency_ms = int((time.perf_counter() - started) * 1000)
+        outputs, latency_ms = summarize_timed(runtime, [job.dialogue])
+        output = outputs[0]
     summary_id = store.record_summary(
         request_id=job.request_id, kind=job.kind, platform=job.platform, workspace=job.workspace,
         channel=job.channel, thread=job.thread, requester=job.requester, model=runtime.model_id,

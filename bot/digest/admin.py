@@ -33,30 +33,25 @@ class DigestOptions:
     quiet_day: bool | None = None
 
 
+def _pick(typed: Any, current: Any, default: Any) -> Any:
+    """What the admin typed, else the saved value, else the default for a new digest."""
+    if typed is not None:
+        return typed
+    return current if current is not None else default
+
+
 def _merged(current: DigestSchedule | None, options: DigestOptions) -> dict[str, Any]:
     time_of_day = options.time_of_day or (current.time_of_day if current else DEFAULT_TIME)
     timezone = options.timezone or (current.timezone if current else DEFAULT_TZ)
     parsed = parse_time_of_day(time_of_day)
     parse_timezone(timezone)
-    window = (
-        options.window_hours
-        if options.window_hours is not None
-        else (current.window_hours if current else DEFAULT_WINDOW_H)
-    )
+    window = _pick(options.window_hours, current and current.window_hours, DEFAULT_WINDOW_H)
     if not 0 < window <= MAX_WINDOW_H:
         raise ScheduleError(f"The window must be between 1 h and {MAX_WINDOW_H} h.")
-    minimum = (
-        options.min_messages
-        if options.min_messages is not None
-        else (current.min_messages if current else DEFAULT_MIN)
-    )
+    minimum = _pick(options.min_messages, current and current.min_messages, DEFAULT_MIN)
     if not 0 <= minimum <= 10_000:
         raise ScheduleError("The minimum number of messages must be between 0 and 10000.")
-    quiet = (
-        options.quiet_day
-        if options.quiet_day is not None
-        else bool(current and current.quiet_mode == QUIET_POST)
-    )
+    quiet = _pick(options.quiet_day, current and current.quiet_mode == QUIET_POST, False)
     return {
         "time_of_day": f"{parsed:%H:%M}",
         "timezone": timezone,
@@ -100,17 +95,13 @@ def turn_off(settings: Any, platform: str, source: ChannelInfo, user: str) -> st
     return f"{source.label} has no daily digest."
 
 
-def show(
-    settings: Any,
-    platform: str,
-    source: ChannelInfo,
-    target_label: str | None = None,
-    now: datetime | None = None,
-) -> str:
+def show(settings: Any, platform: str, source: ChannelInfo, now: datetime | None = None) -> str:
     schedule = get_schedule(store_for(settings), platform, source.id)
     if schedule is None or not schedule.enabled or schedule.opted_out:
         return f"{source.label} has no daily digest. An admin can turn one on with `digest on`."
-    return describe(schedule, target_label or "this channel", now)
+    # `<#id>` is a channel link on both Slack and Discord.
+    target = "this channel" if schedule.target_channel == source.id else f"<#{schedule.target_channel}>"
+    return describe(schedule, target, now)
 
 
 def describe(schedule: DigestSchedule, target_label: str, now: datetime | None = None) -> str:

@@ -23,8 +23,7 @@ from bot.discord_app.rest import (
     UP,
     VOTE_EMOJI,
     api_base,
-    message_flags,
-    no_mentions,
+    message_body,
     nonce_for,
     split_message,
     vote_components,
@@ -72,8 +71,12 @@ class DiscordApi:
                 raise TransientDeliveryError(f"Discord answered HTTP {response.status_code}")
             if response.status_code >= 400:
                 raise DiscordRefused(response.status_code, int(_json(response).get("code", 0)))
-            return _json(response) if response.content else None
+            return _decoded(response) if response.content else None
         raise TransientDeliveryError("Discord rate limit persisted")
+
+    def get(self, path: str) -> Any:
+        """A bot-authorized GET; the answer may be a JSON list (history, roles, channels)."""
+        return self.call("GET", path)
 
 
 class DiscordRefused(RuntimeError):
@@ -84,11 +87,15 @@ class DiscordRefused(RuntimeError):
         self.status, self.code = status, code
 
 
-def _json(response: requests.Response) -> dict[str, Any]:
+def _decoded(response: requests.Response) -> Any:
     try:
-        data = response.json()
+        return response.json()
     except ValueError:
         return {}
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    data = _decoded(response)
     return data if isinstance(data, dict) else {}
 
 
@@ -123,21 +130,6 @@ def _chunks(job: SummaryJob, summary: DeliveredSummary, sent: SentParts, default
     return variant, render(job, summary, _dm_intro(job) if variant == DM else "")
 
 
-def _body(
-    content: str, *, ephemeral: bool = False, components: list[Any] | None = None, nonce: str = ""
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "content": content,
-        "allowed_mentions": no_mentions(),
-        "flags": message_flags(ephemeral=ephemeral),
-    }
-    if components:
-        body["components"] = components
-    if nonce:  # Discord answers a repeat within a few minutes with the first message (RQ retries are sooner)
-        body["nonce"], body["enforce_nonce"] = nonce, True
-    return body
-
-
 def _send_all(
     api: DiscordApi,
     path: str,
@@ -164,13 +156,13 @@ def _send_all(
             continue
         last = index == len(chunks) - 1
         nonce = nonce_for(nonce_key, index) if nonce_key else ""
-        body = _body(chunk, ephemeral=ephemeral, components=components if last else None, nonce=nonce)
+        body = message_body(chunk, ephemeral=ephemeral, components=components if last else None, nonce=nonce)
         message = api.call("POST", path, body, auth=auth) or {}
         sent.record(index, message, variant)
     return message
 
 
-def _add_reactions(api: DiscordApi, channel_id: str, message_id: str) -> None:
+def add_vote_reactions(api: DiscordApi, channel_id: str, message_id: str) -> None:
     """Seed 👍 / 👎 under a message (also used by the digest poster). Adding one twice is a no-op."""
     for emoji in VOTE_EMOJI:
         encoded = requests.utils.quote(emoji)
@@ -182,11 +174,12 @@ def _add_reactions(api: DiscordApi, channel_id: str, message_id: str) -> None:
 
 def _react_once(api: DiscordApi, sent: SentParts, message: dict[str, Any]) -> None:
     if message.get("id") and sent.posted(REACTIONS) is None:
-        _add_reactions(api, str(message["channel_id"]), str(message["id"]))
+        add_vote_reactions(api, str(message["channel_id"]), str(message["id"]))
         sent.record(REACTIONS, message)
 
 
-def _dm_channel(api: DiscordApi, user_id: str) -> str:
+def open_dm(api: DiscordApi, user_id: str) -> str:
+    """The id of the bot's DM channel with ``user_id`` (Discord opens it, or returns the open one)."""
     return str((api.call("POST", "/users/@me/channels", {"recipient_id": user_id}) or {})["id"])
 
 
@@ -216,7 +209,7 @@ def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent:
         return _ref(message)
     try:
         variant, chunks = _chunks(job, summary, sent, DM)
-        path, key = f"/channels/{_dm_channel(api, dest['user_id'])}/messages", f"{job.request_id}:{variant}"
+        path, key = f"/channels/{open_dm(api, dest['user_id'])}/messages", f"{job.request_id}:{variant}"
         return _ref(_send_all(api, path, chunks, None, sent, variant, nonce_key=key))
     except DiscordRefused as exc:
         log.info("summary %s: DM refused (HTTP %s); posting an expiry note", summary.summary_id, exc.status)
@@ -225,7 +218,7 @@ def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent:
             f"<@{dest['user_id']}>, your private summary expired before it could be shown, and I can't "
             "send you a DM. Please run `/summarize` again."
         )
-        body = _body(note, nonce=nonce_for(job.request_id, NOTE))
+        body = message_body(note, nonce=nonce_for(job.request_id, NOTE))
         sent.record(NOTE, api.call("POST", f"/channels/{dest['channel_id']}/messages", body) or {})
     return None
 
@@ -272,11 +265,11 @@ def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
             api.call(
                 "POST",
                 f"/webhooks/{dest['application_id']}/{dest['token']}",
-                _body(content, ephemeral=True),
+                message_body(content, ephemeral=True),
                 auth=False,
             )
         else:
-            channel = _dm_channel(api, dest["user_id"])
-            api.call("POST", f"/channels/{channel}/messages", _body(content))
+            channel = open_dm(api, dest["user_id"])
+            api.call("POST", f"/channels/{channel}/messages", message_body(content))
     except Exception as exc:  # noqa: BLE001 - the job's own failure is already recorded by RQ
         log.warning("could not notify the requester of job %s: %s", job.request_id, type(exc).__name__)

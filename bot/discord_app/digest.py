@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import requests
 from discord.utils import escape_markdown, time_snowflake
 
-from bot.delivery import TransientDeliveryError
 from bot.dialogue import Message, defuse_mentions
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
-from bot.discord_app.deliver import DiscordApi, DiscordRefused, _add_reactions
-from bot.discord_app.rest import MESSAGE_LIMIT, message_flags, no_mentions, nonce_for, vote_components
+from bot.discord_app.deliver import DiscordApi, DiscordRefused, add_vote_reactions, open_dm
+from bot.discord_app.rest import MESSAGE_LIMIT, message_body, nonce_for, vote_components
 
 log = logging.getLogger("recap.discord.digest")
 
@@ -59,26 +57,11 @@ def channel_info_from(data: dict[str, Any]) -> ChannelInfo:
     return ChannelInfo(id=str(data["id"]), name=str(data.get("name") or ""), private=private, bot_member=True)
 
 
-class ReadApi(DiscordApi):
-    """The deliverer's client, for GETs whose answer is a JSON list (history, roles, channels)."""
-
-    def get(self, path: str) -> Any:
-        try:
-            response = self.session.get(self.base + path, timeout=15)
-        except requests.RequestException as exc:
-            raise TransientDeliveryError(f"Discord unreachable ({type(exc).__name__})") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientDeliveryError(f"Discord answered HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise DiscordRefused(response.status_code, 0)
-        return response.json()
-
-
 class DiscordDigest:
     style = STYLE
 
     def __init__(self, settings: Any) -> None:
-        self.api = ReadApi(settings)
+        self.api = DiscordApi(settings)
         self._guilds: dict[str, str] = {}  # channel -> guild
         self._names: dict[str, dict[str, str]] = {}  # guild -> role and channel names
 
@@ -196,20 +179,12 @@ class DiscordDigest:
         return message.permalink
 
     def post(self, target: str, text: str, *, key: str, part: int, summary_id: int, last: bool) -> str:
-        body: dict[str, Any] = {
-            "content": text,
-            "allowed_mentions": no_mentions(),
-            "flags": message_flags(),
-            "nonce": nonce_for(key, part),
-            "enforce_nonce": True,
-        }
-        if last and summary_id:
-            body["components"] = vote_components(summary_id)
+        components = vote_components(summary_id) if last and summary_id else None
+        body = message_body(text, components=components, nonce=nonce_for(key, part))
         message = self.api.call("POST", f"/channels/{target}/messages", body) or {}
         if part == 0 and summary_id:  # 👍 / 👎 on the message whose ref the summary row keeps
-            _add_reactions(self.api, str(message.get("channel_id") or target), str(message["id"]))
+            add_vote_reactions(self.api, str(message.get("channel_id") or target), str(message["id"]))
         return f"{message.get('channel_id') or target}:{message['id']}"
-
 
     def find_posted(self, target: str, *, key: str, part: int, since: datetime) -> str | None:
         """Discord drops a repeated part itself: each part's nonce is enforced (``enforce_nonce``)."""
@@ -217,9 +192,7 @@ class DiscordDigest:
 
     def notify_admin(self, user: str, text: str) -> None:
         """A direct message to the admin who set the digest up (the text names channels, no content)."""
-        dm = self.api.call("POST", "/users/@me/channels", {"recipient_id": user}) or {}
-        body = {"content": _text(text), "allowed_mentions": no_mentions(), "flags": message_flags()}
-        self.api.call("POST", f"/channels/{dm['id']}/messages", body)
+        self.api.call("POST", f"/channels/{open_dm(self.api, user)}/messages", message_body(_text(text)))
 
 
 def _public_thread_of(thread: dict[str, Any], channel: str) -> bool:

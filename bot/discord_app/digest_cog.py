@@ -111,16 +111,7 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="This 
     @app_commands.command(name="show", description="Show this channel's daily digest settings.")
     async def digest_show(self, interaction: discord.Interaction) -> None:
         source = await self._source(interaction)
-        await _reply(interaction, await asyncio.to_thread(_show, self.bot.settings, source))
-
-
-def _show(settings: Any, source: ChannelInfo) -> str:
-    from bot.store import store_for
-    from bot.store.digest import get_schedule
-
-    schedule = get_schedule(store_for(settings), "discord", source.id)
-    target = f"<#{schedule.target_channel}>" if schedule and schedule.target_channel != source.id else None
-    return show(settings, "discord", source, target)
+        await _reply(interaction, await asyncio.to_thread(show, self.bot.settings, "discord", source))
 
 
 async def setup(bot: RecapBot) -> None:

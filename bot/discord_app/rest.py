@@ -45,6 +45,22 @@ def message_flags(*, ephemeral: bool = False) -> int:
     return flags.value
 
 
+def message_body(
+    content: str, *, ephemeral: bool = False, components: list[Any] | None = None, nonce: str = ""
+) -> dict[str, Any]:
+    """A message create payload that pings nobody and shows no link embeds."""
+    body: dict[str, Any] = {
+        "content": content,
+        "allowed_mentions": no_mentions(),
+        "flags": message_flags(ephemeral=ephemeral),
+    }
+    if components:
+        body["components"] = components
+    if nonce:  # Discord answers a repeat within a few minutes with the first message (RQ retries are sooner)
+        body["nonce"], body["enforce_nonce"] = nonce, True
+    return body
+
+
 def nonce_for(key: str, part: int | str) -> str:
     """A message nonce for part ``part`` of the post ``key`` (at most 25 characters, as Discord allows).
 

@@ -26,7 +26,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.queue import SummaryJob, redis_connection
 from bot.slack_app.blocks import SlackPost, summary_posts
-from bot.slack_app.posted import find_marked, marker
+from bot.slack_app.posted import Marker, find_marked, marker
 
 log = logging.getLogger("recap.slack.deliver")
 
@@ -54,7 +54,7 @@ def web_client(settings: Any) -> WebClient:
     return WebClient(token=token, base_url=settings.slack_api_url, timeout=15, retry_handlers=[ReadRetryHandler()])
 
 
-def _call(method: Any, **params: Any) -> Any:
+def call_api(method: Any, **params: Any) -> Any:
     """Run one Web API call, sorting errors into transient (retry the job) and permanent."""
     try:
         return method(**params)
@@ -115,11 +115,12 @@ class PostLedger:
 
 
 def _ephemeral(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
-    params: dict[str, Any] = {"channel": job.channel, "user": job.requester, "text": post.text,
-                              "blocks": post.blocks}
+    params: dict[str, Any] = {"channel": job.channel, "user": job.requester, "text": post.text}
+    if post.blocks:
+        params["blocks"] = post.blocks
     if job.thread:
         params["thread_ts"] = job.thread
-    _call(client.chat_postEphemeral, **params)
+    call_api(client.chat_postEphemeral, **params)
 
 
 def _private(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> None:
@@ -144,15 +145,21 @@ def _public(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: 
     return done[0]  # reactions count on the first part, which carries the header
 
 
+def post_marked(
+    client: WebClient, channel: str, post: SlackPost, metadata: Marker, thread_ts: str | None = None
+) -> str:
+    """Post one public part (no unfurls, with its marker); returns its ref "{channel}:{ts}"."""
+    params: dict[str, Any] = {"channel": channel, "text": post.text, "blocks": post.blocks,
+                              "unfurl_links": False, "unfurl_media": False, "metadata": metadata}
+    if thread_ts:
+        params["thread_ts"] = thread_ts
+    response = call_api(client.chat_postMessage, **params)
+    return f"{response.get('channel') or channel}:{response.get('ts')}"
+
+
 def _post(client: WebClient, job: SummaryJob, part: int, post: SlackPost, ledger: PostLedger) -> str:
-    params: dict[str, Any] = {"channel": job.channel, "text": post.text, "blocks": post.blocks,
-                              "unfurl_links": False, "unfurl_media": False,
-                              "metadata": marker(MARKER, request=job.request_id, part=part)}
-    if job.thread:
-        params["thread_ts"] = job.thread
     ledger.sending(part)
-    response = _call(client.chat_postMessage, **params)
-    return f"{response.get('channel') or job.channel}:{response.get('ts')}"
+    return post_marked(client, job.channel, post, marker(MARKER, request=job.request_id, part=part), job.thread)
 
 
 def _adopt(client: WebClient, job: SummaryJob, part: int, ledger: PostLedger) -> str | None:
@@ -162,7 +169,7 @@ def _adopt(client: WebClient, job: SummaryJob, part: int, ledger: PostLedger) ->
     if sent_at is None:
         return None
     wanted = marker(MARKER, request=job.request_id, part=part)
-    ts = _call(find_marked, client=client, channel=job.channel, wanted=wanted,
+    ts = call_api(find_marked, client=client, channel=job.channel, wanted=wanted,
                since=sent_at - CLOCK_SKEW_S, thread_ts=job.thread)
     if ts:
         log.info("request %s: part %d was posted by an earlier attempt; adopted", job.request_id, part)
@@ -187,11 +194,7 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
 
 def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
     """Tell the requester, privately, that their summary failed."""
-    text = f":warning: {reason}"
+    post = SlackPost(text=f":warning: {reason}", blocks=[])
     url = job.destination.get("response_url")
-    if url and _via_response_url(url, SlackPost(text=text, blocks=[])):
-        return
-    params: dict[str, Any] = {"channel": job.channel, "user": job.requester, "text": text}
-    if job.thread:
-        params["thread_ts"] = job.thread
-    _call(web_client(settings).chat_postEphemeral, **params)
+    if not (url and _via_response_url(url, post)):
+        _ephemeral(web_client(settings), job, post)

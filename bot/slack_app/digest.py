@@ -18,10 +18,10 @@ from slack_sdk.errors import SlackApiError
 from bot.dialogue import Message
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
-from bot.slack_app.blocks import SECTION_LIMIT, VOTE_DOWN, VOTE_UP, escape
+from bot.slack_app.blocks import SECTION_LIMIT, VOTE_DOWN, VOTE_UP, SlackPost, escape
 from bot.slack_app.collect import NotInChannelError, UserDirectory, read_window
 from bot.slack_app.convert import to_messages
-from bot.slack_app.deliver import _call, web_client
+from bot.slack_app.deliver import call_api, post_marked, web_client
 from bot.slack_app.posted import find_marked, marker
 
 log = logging.getLogger("recap.slack.digest")
@@ -107,16 +107,7 @@ class SlackDigest:
         blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
         if last and summary_id:
             blocks.append(_vote_buttons(summary_id))
-        response = _call(
-            self.client.chat_postMessage,
-            channel=target,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata=marker(MARKER, key=key, part=part),
-        )
-        return f"{response.get('channel') or target}:{response.get('ts')}"
+        return post_marked(self.client, target, SlackPost(text, blocks), marker(MARKER, key=key, part=part))
 
     def find_posted(self, target: str, *, key: str, part: int, since: datetime) -> str | None:
         """The ref of part ``part`` of digest ``key`` if an earlier attempt posted it (Slack accepted it
@@ -126,8 +117,8 @@ class SlackDigest:
 
     def notify_admin(self, user: str, text: str) -> None:
         """A direct message to the admin who set the digest up (the text names channels, no content)."""
-        opened = _call(self.client.conversations_open, users=user)
-        _call(self.client.chat_postMessage, channel=opened["channel"]["id"], text=escape(text), unfurl_links=False)
+        opened = call_api(self.client.conversations_open, users=user)
+        call_api(self.client.chat_postMessage, channel=opened["channel"]["id"], text=escape(text), unfurl_links=False)
 
 
 def digest_platform(settings: Any) -> SlackDigest:

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.digest.admin import DigestOptions, show, turn_off, turn_on
-from bot.digest.controls import ChannelInfo, DigestRefused
+from bot.digest.controls import DigestRefused
 from bot.digest.schedule import ScheduleError, parse_time_of_day, parse_timezone
 from bot.slack_app.blocks import escape
 from bot.slack_app.digest import channel_info
@@ -89,7 +89,7 @@ def handle(args: str, command: dict[str, Any], client: WebClient, respond: Respo
     try:
         source = channel_info(client, channel)
         if action == "show":
-            _reply(respond, _show(client, settings, source))
+            _reply(respond, show(settings, "slack", source))
             return
         if not is_admin(client, user, settings):
             log.info("digest %s refused: not an admin", action)
@@ -107,13 +107,3 @@ def handle(args: str, command: dict[str, Any], client: WebClient, respond: Respo
     except UsageError as problem:
         _reply(respond, f"I didn't understand that: {escape(str(problem))}.\n{USAGE}")
 
-
-def _show(client: WebClient, settings: Any, source: ChannelInfo) -> str:
-    from bot.store import store_for
-    from bot.store.digest import get_schedule
-
-    schedule = get_schedule(store_for(settings), "slack", source.id)
-    target = None
-    if schedule is not None and schedule.target_channel != source.id:
-        target = f"<#{schedule.target_channel}>"
-    return show(settings, "slack", source, target)

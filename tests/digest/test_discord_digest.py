@@ -141,6 +141,9 @@ async def test_discord_digest_posts_once_with_permalinks_and_pings_nobody(
     row = store.find_summary_by_message("discord", run.message_ref or "")
     assert row is not None and row.kind == "digest"  # raw reaction events find it: votes count as feedback
     assert len(fake_discord.reactions()) == 2
+    # The digest job's reads (channel record, history, threads) must carry the bot token, as its posts do.
+    reads = [r for r in fake_discord.requests if r.method == "GET" and f"/channels/{CHANNEL}" in r.path]
+    assert reads and all(r.headers.get("Authorization", "").startswith("Bot ") for r in reads)
 
 
 async def test_discord_non_admin_is_refused_and_settings_persist(
