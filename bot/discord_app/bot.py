@@ -22,7 +22,7 @@ from bot.discord_app.feedback import FeedbackCog, VoteButton
 from bot.discord_app.rest import apply_api_base
 from bot.discord_app.summarize_cog import SummarizeCog
 from bot.queue import redis_connection
-from bot.store import Store
+from bot.store import Store, store_for
 
 log = logging.getLogger("recap.discord")
 OPTIONAL_EXTENSIONS = ("bot.discord_app.digest_cog",)
@@ -49,13 +49,11 @@ class RecapBot(commands.Bot):
         )
         self.settings = settings
         self.redis: Redis = redis_connection(settings)
-        self._store: Store | None = None
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = Store.from_settings(self.settings)
-        return self._store
+        """Opened on first use and shared with the rest of the process."""
+        return store_for(self.settings)
 
     async def setup_hook(self) -> None:
         self.check_content_intent()

@@ -22,7 +22,7 @@ from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
 from bot.ratelimit import check_rate_limit, claim_once, extend_claim, release_claim
 from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, read_thread, read_window
 from bot.slack_app.convert import to_messages
-from bot.store import Store
+from bot.store import Store, store_for
 
 log = logging.getLogger("recap.slack.flow")
 
@@ -80,13 +80,10 @@ class Deps:
     settings: Any
     connection: Redis
     users: UserDirectory = field(default_factory=UserDirectory)
-    _store: Store | None = None
 
     def store(self) -> Store:
         """Opened on first use, so the app starts (and acks) even while the database is slow."""
-        if self._store is None:
-            self._store = Store.from_settings(self.settings)
-        return self._store
+        return store_for(self.settings)
 
 
 def responder(respond: Respond) -> Notify:
