@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 
 class TransientDeliveryError(RuntimeError):
-    """The platform said 'try later' (429, 5xx, network): the job is retried."""
+    """The platform said 'try later' (429, 5xx, network): the job is retried.
+
+    ``retry_after_s`` is the platform's own wait (429 ``retry_after`` / ``Retry-After``), when it gave one;
+    the job is then rescheduled for when the limit ends instead of at fixed intervals.
+    """
+
+    def __init__(self, message: str = "", retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,16 @@ class QueueUnavailableError(RuntimeError):
     """Redis cannot be reached: the request was not queued."""
 
 
+BUSY_MESSAGE = "Recap is busy; try again in a few minutes."
+
+
+class QueueBusyError(QueueUnavailableError):
+    """The queue is at RECAP_MAX_QUEUED: the request was refused at once, not dropped later."""
+
+    def __init__(self, message: str = BUSY_MESSAGE) -> None:
+        super().__init__(message)
+
+
 class PayloadError(ValueError):
     """A job payload does not follow the documented schema."""
 
@@ -102,6 +112,8 @@ def enqueue_summary(job: SummaryJob, settings: Any, connection: Redis | None = N
     """Queue one summary. The same request twice gives one job: the second returns created=False."""
     queue = summary_queue(settings, connection)
     try:
+        if queue.count >= getattr(settings, "max_queued", 1000):
+            raise QueueBusyError()
         queue.enqueue_call(
             SUMMARIZE_JOB,
             args=(job.to_payload(),),

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     do_sample: bool = Field(False, description="Sample instead of greedy/beam decoding.")
     temperature: float = Field(1.0, gt=0, le=5, description="Sampling temperature (with do_sample).")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (with do_sample).")
+    length_penalty: float = Field(1.0, ge=-5, le=5, description="Beam length penalty (>1 longer, <1 shorter).")
+    no_repeat_ngram_size: int = Field(0, ge=0, le=10, description="Never repeat an n-gram of this size (0 = off).")
+    repetition_penalty: float = Field(1.0, ge=1, le=5, description="Penalty on repeated tokens (1 = off).")
+    min_new_tokens: int = Field(0, ge=0, le=512, description="Shortest summary, in tokens.")
     batch_size: int = Field(8, ge=1, le=256, description="Dialogues per generate() call.")
     cache_dir: str | None = Field(None, description="Where models are cached (default: the HF cache).")
 
@@ -41,6 +45,7 @@ class Settings(BaseSettings):
     job_timeout_s: int = Field(600, ge=10, description="Longest a summary job may run.")
     job_retries: int = Field(2, ge=0, le=10, description="Retries for transient errors.")
     retry_intervals_s: list[int] = Field(default_factory=lambda: [5, 30], description="Seconds before each retry.")
+    max_queued: int = Field(1000, ge=1, description="Most summary jobs waiting in the queue; past it, 'busy'.")
 
     # Store
     store_url: str = Field("sqlite:///recap.db", description="SQLAlchemy URL (sqlite:/// or postgresql+psycopg://).")
@@ -103,13 +108,9 @@ class Settings(BaseSettings):
         return value
 
     def generation_dict(self) -> dict[str, Any]:
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "num_beams": self.num_beams,
-            "do_sample": self.do_sample,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-        }
+        names = ("max_new_tokens", "num_beams", "do_sample", "temperature", "top_p", "length_penalty",
+                 "no_repeat_ngram_size", "repetition_penalty", "min_new_tokens")
+        return {name: getattr(self, name) for name in names}
 
     def redacted(self) -> dict[str, Any]:
         """Effective settings with every secret replaced by a marker."""

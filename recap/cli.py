@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 
@@ -167,19 +166,11 @@ def _mount_optional() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Standalone mode: click prints usage errors briefly (exit 2), honours typer.Exit, and never turns a
+    command's return value into the exit status."""
     _mount_optional()
     try:
-        code = app(args=argv, standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)  # without standalone mode, click returns typer.Exit's code instead of exiting
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        console.print("Aborted.")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app(args=argv, standalone_mode=True, prog_name="recap")
     except Exception as exc:
         if type(exc).__name__ not in FRIENDLY_ERRORS:
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -21,6 +21,7 @@ from worker.model.loading import (
     looks_local,
     resolve_device,
 )
+from worker.model.generation import GenerationSettings
 from worker.model.longinput import map_reduce
 from worker.model.prompt import DEFAULT_PROMPT, PromptTemplate, load_prompt
 
@@ -38,33 +39,6 @@ __all__ = [
     "get_runtime",
 ]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_new_tokens: int = 128
-    num_beams: int = 1
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GenerationSettings:
-        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def generate_kwargs(self) -> dict[str, Any]:
-        """Arguments for ``model.generate``; sampling knobs only when sampling (else they warn)."""
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "num_beams": self.num_beams,
-            "do_sample": self.do_sample,
-        }
-        if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
-        return kwargs
 
 
 class InputTooLongError(ValueError):
@@ -141,7 +115,7 @@ class TransformersRuntime:
             settings.adapter,
             device=settings.device,
             max_input_tokens=settings.max_input_tokens,
-            generation=GenerationSettings.from_settings(settings),
+            generation=GenerationSettings.from_settings(settings, settings.adapter or settings.model),
             batch_size=settings.batch_size,
             cache_dir=settings.cache_dir,
         )
@@ -281,7 +255,7 @@ def get_runtime(settings: Settings | None = None) -> TransformersRuntime:
         from config.settings import active_settings
 
         settings = active_settings()
-    generation = GenerationSettings.from_settings(settings)
+    generation = GenerationSettings.from_settings(settings, settings.adapter or settings.model)
     key = (
         settings.model,
         settings.adapter,
