@@ -85,6 +85,20 @@ class Settings(BaseSettings):
     demo_host: str = Field("127.0.0.1", description="Playground bind address.")
     demo_port: int = Field(7860, ge=1, le=65535, description="Playground port.")
 
+    # --- first-hour ---
+
+    # --- worker-faults ---
+
+    # --- store-queue ---
+
+    # --- training ---
+
+    # --- slack ---
+
+    # --- discord ---
+
+    # --- ct2 ---
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @field_validator("adapter", "cache_dir", "discord_application_id", "discord_api_url", "discord_dev_guild",
