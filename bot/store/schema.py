@@ -8,20 +8,25 @@ file (a first `recap demo`) is created on the spot, through the same migrations.
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+# Alembic logs its plugin set-up (on import) and its context on every check at INFO; our commands print
+# what matters, so only its warnings reach the log.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from bot.store.errors import StoreError, safe_url
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bot.store.errors import StoreError, safe_url  # noqa: E402
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BASELINE = "0001"

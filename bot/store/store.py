@@ -81,6 +81,15 @@ class Store:
             return
         schema.check_revision(self.engine, self.url)
 
+    @property
+    def revision(self) -> str | None:
+        return schema.current_revision(self.engine)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password: commands that read the store say which one they read."""
+        return safe_url(self.url)
+
     @classmethod
     def open_existing(cls, url: str, **options: Any) -> Store:
         """Open a store that must already exist (read-only commands): never creates a SQLite file."""
