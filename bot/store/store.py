@@ -98,7 +98,7 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Any, *, create: bool = True) -> Store:
         return cls(settings.store_url, retention_days=settings.retention_days, voter_salt=explicit_salt(settings),
-                   create=create)
+                   create=create, busy_timeout_s=getattr(settings, "store_busy_timeout_s", 10.0))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -166,12 +166,16 @@ class Store:
         with self.session() as session:
             return session.scalar(select(Summary).where(Summary.request_id == request_id))
 
-    def mark_delivered(self, summary_id: int, message_ref: str | None) -> None:
+    def mark_delivered(self, summary_id: int, message_ref: str | None, *, delivery_ms: int | None = None,
+                       overhead_ms: int | None = None) -> None:
+        """Delivered: in the same write, the job's delivery and overhead times when the worker measured them."""
         with self.session() as session:
             row = session.get(Summary, summary_id)
             if row is not None:
                 row.delivered_at = utcnow()
                 row.message_ref = message_ref
+                if delivery_ms is not None:
+                    row.delivery_ms, row.overhead_ms = delivery_ms, overhead_ms
 
     def find_summary_by_message(self, platform: str, message_ref: str) -> Summary | None:
         with self.session() as session:
@@ -327,8 +331,8 @@ def explicit_salt(settings: Any) -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _cached_store(url: str, retention_days: int, salt: str | None) -> Store:
-    return Store(url, retention_days=retention_days, voter_salt=salt)
+def _cached_store(url: str, retention_days: int, salt: str | None, busy_timeout_s: float) -> Store:
+    return Store(url, retention_days=retention_days, voter_salt=salt, busy_timeout_s=busy_timeout_s)
 
 
 def store_for(settings: Any, *, create: bool = True) -> Store:
@@ -339,4 +343,5 @@ def store_for(settings: Any, *, create: bool = True) -> Store:
         schema_path = schema.sqlite_file(settings.store_url)
         if schema_path is not None and not schema_path.exists():
             raise StoreError(no_store_message(settings.store_url))
-    return _cached_store(settings.store_url, settings.retention_days, explicit_salt(settings))
+    return _cached_store(settings.store_url, settings.retention_days, explicit_salt(settings),
+                         getattr(settings, "store_busy_timeout_s", 10.0))
