@@ -112,7 +112,7 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
         summary_id = existing.id
     row = store.get_summary(summary_id)
     assert row is not None
-    delivery_ms = None
+    delivery_ms = overhead_ms = None
     if row.delivered_at is None:
         summary = DeliveredSummary(
             summary_id=row.id, text=row.text, model=row.model, adapter=row.adapter,
@@ -121,10 +121,10 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
         delivering = time.perf_counter()
         reference = deliverer_for(job.platform).deliver(job, summary, settings)
         delivery_ms = round((time.perf_counter() - delivering) * 1000)
-        overhead_ms = round((time.perf_counter() - began) * 1000) - (generated_here.batch_ms if generated_here else 0)
-        store.mark_delivered(row.id, reference, delivery_ms=delivery_ms, overhead_ms=max(0, overhead_ms))
-        row = store.get_summary(summary_id) or row
-    _log_job(row, delivery_ms)
+        generate_here_ms = generated_here.batch_ms if generated_here else 0
+        overhead_ms = max(0, round((time.perf_counter() - began) * 1000) - generate_here_ms)
+        store.mark_delivered(row.id, reference, delivery_ms=delivery_ms, overhead_ms=overhead_ms)
+    _log_job(row, delivery_ms, overhead_ms)
     return {"summary_id": row.id, "summary": row.text, "model": row.model, "adapter": row.adapter,
             "backend": row.backend, "compute_type": row.compute_type, "prompt_version": row.prompt_version}
 
@@ -140,12 +140,13 @@ def _no_longer_waiting(job: SummaryJob, settings: Any) -> None:
         log.warning("could not update the backlog count of %s:%s", job.platform, job.workspace or "-")
 
 
-def _log_job(row: Any, delivery_ms: int | None) -> None:
-    """One line per job, timings and sizes only (never text)."""
+def _log_job(row: Any, delivery_ms: int | None, overhead_ms: int | None) -> None:
+    """One line per job, timings and sizes only (never text); "-" where this run did not deliver."""
     log.info(
         "summary %s: %d input tokens, queue wait %s ms, generate %s ms (batch %d ms), delivery %s ms, "
         "overhead %s ms, %s/%s", row.id, row.input_tokens, row.queue_wait_ms, row.generate_ms, row.latency_ms,
-        delivery_ms if delivery_ms is not None else "-", row.overhead_ms, row.backend, row.compute_type,
+        "-" if delivery_ms is None else delivery_ms, "-" if overhead_ms is None else overhead_ms,
+        row.backend, row.compute_type,
     )
 
 
