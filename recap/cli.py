@@ -25,6 +25,7 @@ FRIENDLY_ERRORS = {
     "ConfigError", "ConversationFormatError", "EmptyConversationError", "ModelLoadError",
     "QueueUnavailableError", "StoreError", "PayloadError", "FileNotFoundError", "IsADirectoryError",
     "DataError", "MetricsError", "TrainingConfigError",
+    "StoreUnavailableError", "InputTooLongError", "QueueBusyError", "QueueOutOfMemoryError", "QueueMaxClientsError",
 }
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model hub id or folder (RECAP_MODEL).")]

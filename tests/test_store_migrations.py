@@ -175,3 +175,24 @@ def test_five_processes_opening_one_new_sqlite_store_at_once(tmp_path: Path) -> 
     assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]
     assert len(Store(url).recent_summaries()) == 5
     assert sqlite3.connect(tmp_path / "new.db").execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+def test_a_store_at_an_older_revision_names_the_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'older.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), BASELINE)
+    engine.dispose()
+    with pytest.raises(StoreError, match=f"at revision {BASELINE}; this version of Recap needs {head_revision()}: "
+                                         "run `recap store upgrade`"):
+        Store(url)
+
+
+def test_upgrade_of_an_unreachable_store_exits_2_without_a_traceback() -> None:
+    env = {**os.environ, "RECAP_STORE_URL": "postgresql+psycopg://postgres:secret@127.0.0.1:1/recap"}
+    done = subprocess.run([sys.executable, "-m", "recap", "store", "upgrade"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Cannot upgrade the store at RECAP_STORE_URL (postgresql+psycopg://postgres:***@127.0.0.1:1/recap)" in (
+        done.stderr)
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr

@@ -26,7 +26,7 @@ from alembic.script import ScriptDirectory  # noqa: E402
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.store.errors import StoreError, safe_url  # noqa: E402
+from bot.store.errors import StoreError, StoreUnavailableError, is_transient, safe_url  # noqa: E402
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BASELINE = "0001"
@@ -122,7 +122,8 @@ def upgrade_store(url: str) -> tuple[str | None, str]:
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - any driver error means the same to the operator
-        raise StoreError(f"Cannot upgrade the store at RECAP_STORE_URL ({safe_url(url)}): {exc}") from exc
+        kind = StoreUnavailableError if is_transient(exc) else StoreError
+        raise kind(f"Cannot upgrade the store at RECAP_STORE_URL ({safe_url(url)}): {exc}") from exc
     finally:
         engine.dispose()
 
