@@ -123,7 +123,8 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
         delivery_ms = round((time.perf_counter() - delivering) * 1000)
         generate_here_ms = generated_here.batch_ms if generated_here else 0
         overhead_ms = max(0, round((time.perf_counter() - began) * 1000) - generate_here_ms)
-        store.mark_delivered(row.id, reference, delivery_ms=delivery_ms, overhead_ms=overhead_ms)
+        store.mark_delivered(row.id, reference)
+        store.record_timings(row.id, delivery_ms=delivery_ms, overhead_ms=overhead_ms)
     _log_job(row, delivery_ms, overhead_ms)
     return {"summary_id": row.id, "summary": row.text, "model": row.model, "adapter": row.adapter,
             "backend": row.backend, "compute_type": row.compute_type, "prompt_version": row.prompt_version}

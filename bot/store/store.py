@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -166,16 +166,17 @@ class Store:
         with self.session() as session:
             return session.scalar(select(Summary).where(Summary.request_id == request_id))
 
-    def mark_delivered(self, summary_id: int, message_ref: str | None, *, delivery_ms: int | None = None,
-                       overhead_ms: int | None = None) -> None:
-        """Delivered: in the same write, the job's delivery and overhead times when the worker measured them."""
+    def mark_delivered(self, summary_id: int, message_ref: str | None) -> None:
         with self.session() as session:
             row = session.get(Summary, summary_id)
             if row is not None:
                 row.delivered_at = utcnow()
                 row.message_ref = message_ref
-                if delivery_ms is not None:
-                    row.delivery_ms, row.overhead_ms = delivery_ms, overhead_ms
+
+    def record_timings(self, summary_id: int, **timings: int | None) -> None:
+        """Timings measured after the row was written (delivery_ms, overhead_ms)."""
+        with self.session() as session:
+            session.execute(update(Summary).where(Summary.id == summary_id).values(**timings))
 
     def find_summary_by_message(self, platform: str, message_ref: str) -> Summary | None:
         with self.session() as session:
