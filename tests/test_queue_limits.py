@@ -203,3 +203,17 @@ def test_300_playground_requests_leave_the_redis_client_count_where_it_was(
         after = _client_count(admin)
     assert after <= before + 2, (before, after)
     assert summary_queue(roomy, admin).count == 301
+
+
+def test_the_playground_answers_busy_for_the_sixth_request(redis_conn: Redis, settings: Settings) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.playground.app import create_app
+
+    bounded = settings.model_copy(update={"max_queued": 5})
+    body = {"text": "Alice: are we shipping on Friday?\nBob: yes, after the docs are done."}
+    with TestClient(create_app(bounded)) as client:
+        assert [client.post("/api/summaries", json=body).status_code for _ in range(5)] == [202] * 5
+        sixth = client.post("/api/summaries", json=body)
+    assert sixth.status_code == 503 and BUSY_MESSAGE in sixth.json()["error"]
+    assert summary_queue(bounded, redis_conn).count == 5
