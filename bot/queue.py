@@ -181,11 +181,22 @@ def enqueue_summary(job: SummaryJob, settings: Any, connection: Redis | None = N
         _enqueue(queue, job, settings)
     except DuplicateJobError:
         if reserved:  # the slot belongs to the job already there, which may have started long ago
-            queue_limits.release_workspace_slot(queue.connection, job)
+            _release_quietly(queue.connection, job)
         return Enqueued(job.job_id, created=False)
     except RedisError as exc:
+        if reserved:
+            _release_quietly(queue.connection, job)
         raise unavailable(exc, settings) from exc
     return Enqueued(job.job_id, created=True)
+
+
+def _release_quietly(connection: Redis, job: SummaryJob) -> None:
+    from bot.queue_limits import release_workspace_slot
+
+    try:
+        release_workspace_slot(connection, job)
+    except RedisError:
+        pass  # the entry ages out with the queued TTL, or the next recount drops it
 
 
 def _enqueue(queue: Queue, job: SummaryJob, settings: Any) -> None:
