@@ -21,7 +21,9 @@ from discord.utils import escape_markdown, time_snowflake
 from bot.dialogue import Message, defuse_mentions
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
-from bot.discord_app.deliver import DiscordApi, DiscordRefused, add_vote_reactions, open_dm
+from bot.discord_app.api import DiscordApi, DiscordRefused
+from bot.discord_app.deliver import add_vote_reactions
+from bot.discord_app.notify import open_dm
 from bot.discord_app.rest import MESSAGE_LIMIT, message_body, nonce_for, vote_components
 
 log = logging.getLogger("recap.discord.digest")
