@@ -26,6 +26,16 @@ from bot.dialogue import Message
 
 log = logging.getLogger("recap.discord.convert")
 THREAD_STARTER = discord.MessageType.thread_starter_message
+_TYPES = discord.MessageType
+NOTICES = {  # the system notices people see most, by the names Discord's client shows
+    _TYPES.new_member: "member joined",
+    _TYPES.pins_add: "message pinned",
+    _TYPES.premium_guild_subscription: "server boost",
+    _TYPES.premium_guild_tier_1: "server boost",
+    _TYPES.premium_guild_tier_2: "server boost",
+    _TYPES.premium_guild_tier_3: "server boost",
+    _TYPES.thread_created: "thread created",
+}
 
 
 def opener_of(message: discord.Message) -> discord.Message | None:
@@ -43,7 +53,7 @@ def skip_reason(message: discord.Message) -> str | None:
     if message.author.bot or message.webhook_id is not None:
         return "bot or app message"
     if message.is_system():
-        return "system notice: " + message.type.name.replace("_", " ")
+        return "system notice: " + NOTICES.get(message.type, message.type.name.replace("_", " "))
     return None
 
 
