@@ -6,33 +6,24 @@ repeat, so a first part whose answer was lost is never posted twice. Later parts
 a public summary a follow-up whose answer was lost is looked up in the channel before it is sent again.
 Afterwards a public summary is posted in the channel, and a private one is sent by DM (the expiry
 note of bot.discord_app.notify if DMs are closed). Channel and DM posts carry an enforced nonce.
-Rate limits: bot.discord_app.api waits out short ones and raises `DiscordRateLimited` with Discord's
-wait for longer ones, so the worker reschedules the job; a limit that outlasts the delivery window
-ends the job with the requester told, and the summary row stays undelivered.
+Rate limits: bot.discord_app.api waits out short ones and raises `DiscordRateLimited` (a
+`TransientDeliveryError` with Discord's wait) for longer ones, so the worker reschedules the job for
+when the limit ends (worker.failures); a limit that outlasts the delivery window
+(``RECAP_DELIVERY_WINDOWS_S["discord"]``) ends the job with the requester told, and the summary row stays
+undelivered.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import discord
 import requests
 
 from bot.delivery import DeliveredSummary
-from bot.discord_app.api import DiscordApi, DiscordRateLimited, DiscordRefused
-from bot.discord_app.notify import (
-    DM,
-    PLAIN,
-    TOKEN_LIFETIME_S,
-    TOKEN_MARGIN_S,
-    expiry_note,
-    notify_failure,
-    open_dm,
-    tell_once,
-    token_valid,
-)
+from bot.discord_app.api import DiscordApi, DiscordRefused
+from bot.discord_app.notify import DM, PLAIN, expiry_note, notify_failure, open_dm, token_valid
 from bot.discord_app.rest import (
     UP,
     VOTE_EMOJI,
@@ -53,24 +44,13 @@ __all__ = [
 
 log = logging.getLogger("recap.discord.deliver")
 
-LATE_WINDOW_S = 3600  # a summary posted in the channel or by DM later than this is no use to anyone
 REACTIONS = "reactions"  # a one-off step, recorded like the parts
 UNKNOWN_CHANNEL = 10003
 EMPTY_OUTPUT = "The summarizer produced no text for these messages. Try a different range, or try again later."
-LIMIT_OUTLASTS_WINDOW = (
-    "Discord is limiting how fast I can post right now, and the limit lasts longer than the command stays "
-    "open, so the summary was not shown. Please run `/summarize` again in a few minutes."
-)
 
 
 class UndeliveredSummary(RuntimeError):
     """Delivery is over without the summary shown (the requester has been told); not worth retrying."""
-
-
-def window_end(job: SummaryJob, via_token: bool) -> float:
-    """Until when this attempt's route can still deliver: the token's life, else the late window."""
-    created = float(job.destination.get("created_at", 0))
-    return created + (TOKEN_LIFETIME_S - TOKEN_MARGIN_S if via_token else LATE_WINDOW_S)
 
 
 def render(job: SummaryJob, summary: DeliveredSummary, intro: str = "") -> list[str]:
@@ -226,11 +206,6 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
     via_token = token_valid(job.destination) and sent.variant(PLAIN) != DM
     try:
         ref = _post(api, job, summary, sent, via_token)
-    except DiscordRateLimited as limited:
-        if time.time() + (limited.retry_after_s or 0) < window_end(job, via_token):
-            raise  # the worker reschedules the job for when the limit ends
-        tell_once(api, job, LIMIT_OUTLASTS_WINDOW, sent, settings)
-        raise UndeliveredSummary(f"summary {summary.summary_id}: {limited}") from None
     except DiscordRefused as exc:
         if exc.code != UNKNOWN_CHANNEL:
             raise

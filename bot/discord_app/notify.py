@@ -4,9 +4,9 @@ The failure notice tries, in order: the interaction's original response (an edit
 valid; a follow-up if a summary part already sits there), a DM, and last a short note in the channel
 that addresses only the requester (``allowed_mentions.users``) and never mentions a private request.
 Each route waits out short rate limits (bot.discord_app.api); when every route is rate limited for
-longer, the notice itself is rescheduled for when the limit ends (its own retry, `retry_notice`).
-The notice is recorded in the request's ledger (bot.discord_app.sent), so it is sent once however
-many times the worker's failure path asks.
+longer, `notify_failure` raises `DiscordRateLimited` with the shortest wait, and the worker sends the
+notice again when it ends (worker.notices: its own retry). The notice is recorded in the request's
+ledger (bot.discord_app.sent), so it is sent once however many times the worker's failure path asks.
 """
 
 from __future__ import annotations
@@ -14,22 +14,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from bot.delivery import TransientDeliveryError
-from bot.discord_app.api import DiscordApi, DiscordRateLimited, DiscordRefused
+from bot.discord_app.api import DiscordApi, DiscordRateLimited, DiscordRefused, RateLimit
 from bot.discord_app.rest import message_body, nonce_for
 from bot.discord_app.sent import SentParts
-from bot.queue import SummaryJob, summary_queue
+from bot.queue import SummaryJob
 
 log = logging.getLogger("recap.discord.notify")
 
 PLAIN, DM = "plain", "dm"  # renderings of a summary: a DM starts with an intro line
 NOTICE, NOTE = "notice", "note"  # one-off steps, recorded like the parts
 TOKEN_LIFETIME_S, TOKEN_MARGIN_S = 15 * 60, 60
-NOTICE_RETRIES = 3
-RETRY_NOTICE_JOB = "bot.discord_app.notify.retry_notice"
 Route = Callable[[DiscordApi, SummaryJob, str, SentParts], dict[str, Any]]
 
 
@@ -88,51 +85,37 @@ def _post_note(api: DiscordApi, job: SummaryJob, text: str) -> dict[str, Any]:
 ROUTES: tuple[Route, ...] = (_in_interaction, _by_dm, _in_channel)
 
 
-def tell_once(api: DiscordApi, job: SummaryJob, reason: str, sent: SentParts, settings: Any, attempt: int = 0) -> bool:
-    """Send the notice by the first route that works; True once it was sent (now or before)."""
+def tell_once(api: DiscordApi, job: SummaryJob, reason: str, sent: SentParts) -> None:
+    """Send the notice by the first route that works, unless it was sent before.
+
+    Raises `DiscordRateLimited` (shortest wait) when every route that could work is rate limited.
+    """
     if sent.posted(NOTICE) is not None:
         log.info("request %s: the requester was already told", job.request_id)
-        return True
+        return
     content, waits = f"Sorry, I couldn't make that summary. {reason}", []
     for route in ROUTES:
         try:
             sent.record(NOTICE, route(api, job, content, sent))
-            return True
+            return
         except DiscordRateLimited as limited:
             waits.append(limited.retry_after_s or 0.0)
         except (DiscordRefused, TransientDeliveryError) as exc:
             log.info("request %s: notice route %s failed (%s)", job.request_id, route.__name__, type(exc).__name__)
-    if waits and attempt < NOTICE_RETRIES:
-        _schedule_retry(job, reason, settings, min(waits), attempt + 1)
-    return False
-
-
-def _schedule_retry(job: SummaryJob, reason: str, settings: Any, wait_s: float, attempt: int) -> None:
-    """Try the notice again when the shortest limit ends; the payload carries no conversation text."""
-    payload = {**job.to_payload(), "dialogue": "", "speakers": {}}
-    try:
-        summary_queue(settings).enqueue_in(
-            timedelta(seconds=wait_s), RETRY_NOTICE_JOB, payload, reason, attempt, result_ttl=0,
-            failure_ttl=settings.failure_ttl_s,
-        )
-        log.info("request %s: notice rescheduled in %.0f s (try %d)", job.request_id, wait_s, attempt)
-    except Exception as exc:  # noqa: BLE001 - the job's own failure is already recorded by RQ
-        log.warning("request %s: could not reschedule the notice (%s)", job.request_id, type(exc).__name__)
-
-
-def retry_notice(payload: dict[str, Any], reason: str, attempt: int) -> bool:
-    """RQ job: the rescheduled failure notice."""
-    from config.settings import active_settings
-
-    settings, job = active_settings(), SummaryJob.from_payload(payload)
-    return tell_once(DiscordApi(settings), job, reason, SentParts.for_request(job.request_id, settings), settings,
-                     attempt)
+    if waits:
+        raise DiscordRateLimited(RateLimit(min(waits), "user", False), "the failure notice")
+    log.warning("request %s: no route reached the requester", job.request_id)
 
 
 def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
-    """The deliverer's failure hook: tell the requester once. Never raises."""
+    """The deliverer's failure hook: tell the requester once.
+
+    Raises only `DiscordRateLimited`, for the worker to send the notice again once the limit ends.
+    """
     try:
-        tell_once(DiscordApi(settings), job, reason, SentParts.for_request(job.request_id, settings), settings)
+        tell_once(DiscordApi(settings), job, reason, SentParts.for_request(job.request_id, settings))
+    except DiscordRateLimited:
+        raise
     except Exception as exc:  # noqa: BLE001 - the job's own failure is already recorded by RQ
         log.warning("could not notify the requester of job %s: %s", job.request_id, type(exc).__name__)
 
