@@ -10,6 +10,7 @@ https://discord.com/developers/docs/resources/message#message-snapshot-object (`
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from discord_helpers import (
 from fakes.discord_api import FakeDiscord, member
 from redis import Redis
 
+from bot.discord_app.digest import DiscordDigest
 from bot.discord_app.errors import CONTENT_INTENT_NOTE
 from bot.queue import fetch_job, job_id_for
 
@@ -176,3 +178,19 @@ async def test_messages_and_hours_label_names_the_limit_that_applied(
 
     job = queued(payload, dsettings, redis_conn)
     assert job["destination"]["scope"] == scope and job["message_count"] == min(in_window, 12)
+
+
+def test_digest_collection_uses_nicknames_and_quotes_forwards(fake_discord: FakeDiscord, dsettings: Any) -> None:
+    fake_discord.guild_channels.append(text_channel())
+    fake_discord.members[BOB["id"]] = member(BOB, nick="Bobby")
+    fake_discord.add_message(CHANNEL, BOB, "deploy is at noon", ago(hours=2))
+    snapshot = {"message": {"type": 0, "content": "the noon deploy is postponed", "embeds": [], "attachments": [],
+                            "timestamp": ago(hours=5).isoformat(), "edited_timestamp": None, "flags": 0}}
+    fake_discord.add_message(CHANNEL, ALICE, "", ago(hours=1), message_snapshots=[snapshot],
+                             message_reference={"type": 1, "message_id": "1", "channel_id": "2"})
+    end = datetime.now(UTC)
+
+    messages = DiscordDigest(dsettings).collect(str(CHANNEL), end - timedelta(hours=24), end, 100)
+
+    assert [(m.display_name, m.text) for m in messages] == [
+        ("Bobby", "deploy is at noon"), ("Alice", "(forwarded) the noon deploy is postponed")]
