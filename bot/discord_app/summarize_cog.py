@@ -2,7 +2,7 @@
 
 Each request: dedupe on the interaction id, defer within Discord's 3 s (ephemeral unless public),
 rate-limit, check read access, collect, convert, enqueue. The worker answers through the
-interaction's follow-up webhook (bot.discord_app.deliver), so this side never posts the summary.
+interaction's original response (bot.discord_app.deliver), so this side never posts the summary.
 """
 
 from __future__ import annotations
