@@ -32,7 +32,7 @@ class FeedbackCog(commands.Cog):
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """A click on a button Recap no longer has (an older version's): answer it, or Discord says it failed."""
-        if interaction.type is not discord.InteractionType.component:
+        if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
             return
         custom_id = str((interaction.data or {}).get("custom_id", ""))
         if re.fullmatch(VOTE_CUSTOM_ID, custom_id):
