@@ -82,6 +82,10 @@ def reply_for(error: BaseException) -> str:
         # Discord keeps sending old definitions for up to an hour after a sync: expected, not a fault.
         log.info("stale command definition (%s)", type(error).__name__)
         return STALE_COMMAND
+    if isinstance(error, discord.RateLimited) or (isinstance(error, discord.HTTPException) and error.status == 429):
+        wait = getattr(error, "retry_after", 0) or 60
+        log.info("Discord rate limit of %.0f s while reading history", wait)
+        return f"Discord is limiting how fast I can read this channel. Please try again in {_duration(wait)}."
     if isinstance(error, discord.NotFound) and error.code == UNKNOWN_CHANNEL:
         log.info("the channel was deleted during the request")
         return CHANNEL_GONE
@@ -106,6 +110,10 @@ def reply_for(error: BaseException) -> str:
         )
     log.error("unexpected %s", type(error).__name__, exc_info=error)
     return UNEXPECTED
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} minutes"
 
 
 async def send_error(interaction: discord.Interaction, error: BaseException) -> None:

@@ -135,3 +135,20 @@ def test_the_client_reads_every_limit_header_and_waits_only_when_short(
     with pytest.raises(DiscordRateLimited):  # another route: the global limit is known, no request is sent
         api.get("/channels/3/messages")
     assert len(fake_discord.requests) == before
+
+
+async def test_a_long_limit_on_reading_history_is_explained_not_slept_through(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    seed(fake_discord)
+    fake_discord.rate_limit("GET", rf"/channels/{CHANNEL}/messages", 120)
+    payload = interaction_payload(fake_discord, slash("summarize"), channel=text_channel())
+
+    started = time.monotonic()
+    await invoke(bot, payload)
+
+    assert time.monotonic() - started < 10  # discord.py did not sleep for two minutes
+    [reply] = fake_discord.answers()
+    assert "limiting how fast I can read this channel" in reply.body["content"]
+    assert "2 minutes" in reply.body["content"]
+    assert summary_queue(dsettings, redis_conn).count == 0

@@ -76,6 +76,7 @@ class Limit:
             "X-RateLimit-Reset-After": f"{wait:.3f}",
             "X-RateLimit-Bucket": "fake" + str(abs(hash(self.pattern)) % 10**8),
             "X-RateLimit-Scope": "global" if self.is_global else self.scope,
+            "Via": "1.1 google",  # Discord's own 429s pass its proxy; a 429 without it is a Cloudflare ban
         }
         if self.is_global:
             headers["X-RateLimit-Global"] = "true"
