@@ -72,8 +72,13 @@ def rate_limit_of(response: requests.Response) -> RateLimit:
 
 
 def route_key(method: str, path: str) -> str:
-    """Which limit a request counts against: its route, with message ids (not channel ids) generalized."""
-    return f"{method} " + re.sub(r"/messages/\d+", "/messages/{id}", path.split("?")[0])
+    """Which limit a request counts against: its route, message ids generalized; safe to log.
+
+    An interaction token in a webhook path is a credential (it can post as the app for 15 minutes), so it is
+    replaced; one client serves one job, so the route still names one interaction.
+    """
+    path = re.sub(r"^/webhooks/(\d+)/[^/?]+", r"/webhooks/\1/{token}", path.split("?")[0])
+    return f"{method} " + re.sub(r"/messages/\d+", "/messages/{id}", path)
 
 
 class DiscordApi:
@@ -112,7 +117,8 @@ class DiscordApi:
                 method, self.base + path, json=body, headers=self.auth if auth else None, timeout=15
             )
         except requests.RequestException as exc:  # maybe applied: callers verify before repeating a post
-            raise TransientDeliveryError(f"Discord unreachable ({type(exc).__name__})") from exc
+            # Not chained: the library's message holds the URL, and a webhook URL holds the interaction token.
+            raise TransientDeliveryError(f"Discord unreachable ({type(exc).__name__})") from None
 
     def _wait_for(self, route: str) -> None:
         until = max(self.blocked_until.get(route, 0.0), self.blocked_until.get(GLOBAL, 0.0))

@@ -7,6 +7,7 @@ job is made due instead of sleeping.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -43,8 +44,9 @@ def seed(fake: FakeDiscord) -> None:
 
 
 async def test_a_45_s_limit_reschedules_for_when_it_ends_and_delivers_once(
-    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     seed(fake_discord)
     payload = interaction_payload(fake_discord, slash("summarize"), channel=text_channel())
     await invoke(bot, payload)
@@ -72,6 +74,8 @@ async def test_a_45_s_limit_reschedules_for_when_it_ends_and_delivers_once(
     row = Store.from_settings(dsettings).get_summary_by_request(f"discord:{payload['id']}")
     assert row is not None and row.delivered_at is not None
     assert fake_discord.dm_channels == {} and fake_discord.channel_posts(CHANNEL) == []  # no failure notice
+    assert "/webhooks/4242/{token}/messages/@original: rate limited (user)" in caplog.text
+    assert payload["token"] not in caplog.text  # the interaction token is a credential
 
 
 async def test_a_limit_longer_than_the_window_leaves_it_undelivered_and_tells_the_user_by_dm(
