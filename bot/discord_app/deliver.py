@@ -68,8 +68,8 @@ def render(job: SummaryJob, summary: DeliveredSummary, intro: str = "") -> list[
 
 def _dm_intro(job: SummaryJob) -> str:
     return (
-        f"Here is the private summary you asked for in <#{job.destination['channel_id']}> (it was ready "
-        "after the command had expired):"
+        f"Here is the private summary you asked for in <#{job.destination['channel_id']}> (I could not "
+        "answer the command itself in time):"
     )
 
 

@@ -39,6 +39,13 @@ ALREADY_ACKNOWLEDGED = 40060
 Collector = Callable[[], Awaitable[Collected]]
 
 
+def _maybe_applied(error: BaseException) -> bool:
+    """No answer (connection lost, timeout, a 5xx), or Discord saying the interaction was already answered."""
+    if isinstance(error, discord.DiscordServerError) or not isinstance(error, discord.HTTPException):
+        return True
+    return error.code == ALREADY_ACKNOWLEDGED
+
+
 class SummarizeCog(commands.Cog):
     def __init__(self, bot: RecapBot) -> None:
         self.bot = bot
@@ -120,9 +127,8 @@ class SummarizeCog(commands.Cog):
         """
         try:
             await interaction.response.defer(ephemeral=not public, thinking=True)
-        except (aiohttp.ClientError, TimeoutError, discord.DiscordServerError, discord.HTTPException) as exc:
-            ambiguous = not isinstance(exc, discord.HTTPException) or isinstance(exc, discord.DiscordServerError)
-            if not (ambiguous or exc.code == ALREADY_ACKNOWLEDGED):
+        except (aiohttp.ClientError, TimeoutError, discord.HTTPException) as exc:
+            if not _maybe_applied(exc):
                 raise
             log.info("interaction %s: the deferral's answer was lost (%s); treated as applied",
                      interaction.id, type(exc).__name__)

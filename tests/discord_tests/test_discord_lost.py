@@ -106,3 +106,20 @@ async def test_a_later_public_part_applied_without_an_answer_is_found_not_repost
     assert seen == expected and len(expected) >= 3  # every part once, in order
     assert len(fake_discord.find("POST", FOLLOWUP)) == len(expected) - 1  # part 2 was not sent again
     assert fake_discord.find("GET", rf"/channels/{CHANNEL}/messages")  # it was looked up instead
+
+
+async def test_a_deferral_that_never_landed_still_gets_the_summary_to_the_user_by_dm(
+    bot: Any, fake_discord: FakeDiscord, dsettings: Any, redis_conn: Redis
+) -> None:
+    seed(fake_discord)
+    fake_discord.drop_response_once("POST", CALLBACK, applied=False)  # lost on its way to Discord
+    payload = interaction_payload(fake_discord, slash("summarize"), channel=text_channel())
+
+    await invoke(bot, payload)
+    run_worker(dsettings, redis_conn)
+
+    assert [r.status for r in fake_discord.original_edits()] == [404]  # no "thinking…" message to edit
+    [dm_channel] = fake_discord.dm_channels
+    [summary] = fake_discord.posted[dm_channel]
+    assert summary["content"].startswith("Here is the private summary") and "**Summary** of 4" in summary["content"]
+    assert fake_discord.channel_posts(CHANNEL) == []  # private stays private

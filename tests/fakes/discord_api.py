@@ -53,6 +53,7 @@ class Failure:
     payload: Any
     skip: int = 0
     drop: bool = False
+    applied: bool = True  # with ``drop``: whether Discord did the work before the answer was lost
 
 
 @dataclass
@@ -159,9 +160,12 @@ class FakeDiscord(DiscordRoutes):
         body = payload if payload is not None else {"message": f"injected HTTP {status}", "code": 0}
         self.failures.append(Failure(method, pattern, status, body, skip))
 
-    def drop_response_once(self, method: str, pattern: str, *, skip: int = 0) -> None:
-        """Serve one matching request (e.g. accept a post) but lose its answer: the client sees a reset."""
-        self.failures.append(Failure(method, pattern, 0, None, skip, drop=True))
+    def drop_response_once(self, method: str, pattern: str, *, skip: int = 0, applied: bool = True) -> None:
+        """Serve one matching request (e.g. accept a post) but lose its answer: the client sees a reset.
+
+        With ``applied=False`` the request is lost on its way in: nothing is done, and no answer comes.
+        """
+        self.failures.append(Failure(method, pattern, 0, None, skip, drop=True, applied=applied))
 
     def rate_limit(
         self, method: str, pattern: str, seconds: float, *, scope: str = "user", is_global: bool = False
@@ -254,6 +258,8 @@ class FakeDiscord(DiscordRoutes):
             status, payload, headers = limit.answer(self.now())
         elif injected is not None and not injected.drop:
             status, payload = injected.status, injected.payload
+        elif injected is not None and not injected.applied:
+            status, payload = 0, None
         else:
             status, payload = self._route(record)
         record.status = status
