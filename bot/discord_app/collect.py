@@ -61,9 +61,14 @@ async def collect_thread(thread: discord.Thread, cap: int) -> Collected:
     """The whole thread (or forum post), newest ``cap`` messages if it is longer."""
     messages, capped = await _gather(lambda n: thread.history(limit=n), cap)
     messages.reverse()
-    for message in messages:
-        await _resolve_opener(thread, message)
-    return Collected(messages, "this thread", capped, cap)
+    return Collected(await _with_openers(thread, messages), "this thread", capped, cap)
+
+
+async def _with_openers(channel: discord.abc.Messageable, messages: list[discord.Message]) -> list[discord.Message]:
+    if isinstance(channel, discord.Thread):
+        for message in messages:
+            await _resolve_opener(channel, message)
+    return messages
 
 
 async def _resolve_opener(thread: discord.Thread, message: discord.Message) -> None:
@@ -91,6 +96,7 @@ async def collect_window(
     # Newest first with `after`: discord.py stops paging at the first page that crosses the window's start.
     messages, capped = await _gather(lambda n: channel.history(limit=n, after=after, oldest_first=False), limit)
     messages.reverse()
+    messages = await _with_openers(channel, messages)
     return Collected(messages, _window_scope(len(messages), count, window, capped), capped and limit == cap, cap)
 
 
@@ -108,4 +114,5 @@ async def collect_from(channel: discord.abc.Messageable, start: discord.Message,
     later, capped = await _gather(
         lambda n: channel.history(limit=n, after=start, oldest_first=True), max(cap - 1, 0)
     )
-    return Collected([start, *later], "from the chosen message", capped, cap, cut="later")
+    messages = await _with_openers(channel, [start, *later])
+    return Collected(messages, "from the chosen message", capped, cap, cut="later")
