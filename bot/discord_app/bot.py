@@ -25,6 +25,8 @@ from bot.queue import redis_connection
 from bot.store import Store, store_for
 
 log = logging.getLogger("recap.discord")
+# discord.py sleeps through a 429 inside the handler; past this, it raises and the user is told instead.
+MAX_RATE_LIMIT_WAIT_S = 60.0
 OPTIONAL_EXTENSIONS = ("bot.discord_app.digest_cog",)
 
 
@@ -45,6 +47,7 @@ class RecapBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             application_id=settings.discord_application_id,
+            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT_S,
             **options,
         )
         self.settings = settings

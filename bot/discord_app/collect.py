@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import discord
 
+from bot.discord_app.convert import THREAD_STARTER
 from bot.discord_app.errors import MissingChannelPermissions
 
 # Permission attribute -> the name Discord's UI shows, for replies a person can act on.
@@ -60,7 +61,29 @@ async def collect_thread(thread: discord.Thread, cap: int) -> Collected:
     """The whole thread (or forum post), newest ``cap`` messages if it is longer."""
     messages, capped = await _gather(lambda n: thread.history(limit=n), cap)
     messages.reverse()
-    return Collected(messages, "this thread", capped, cap)
+    return Collected(await _with_openers(thread, messages), "this thread", capped, cap)
+
+
+async def _with_openers(channel: discord.abc.Messageable, messages: list[discord.Message]) -> list[discord.Message]:
+    if isinstance(channel, discord.Thread):
+        for message in messages:
+            await _resolve_opener(channel, message)
+    return messages
+
+
+async def _resolve_opener(thread: discord.Thread, message: discord.Message) -> None:
+    """A type-21 starter that came without its ``referenced_message``: fetch the opener from the parent."""
+    reference = message.reference
+    if message.type is not THREAD_STARTER or reference is None or reference.resolved is not None:
+        return
+    if not (reference.channel_id and reference.message_id):
+        return
+    state = message._state  # the client's connection state, which builds messages from payloads
+    try:
+        data = await state.http.get_message(reference.channel_id, reference.message_id)
+    except discord.HTTPException:  # deleted, or not visible: the starter is skipped with its reason
+        return
+    reference.resolved = discord.Message(state=state, channel=thread, data=data)
 
 
 async def collect_window(
@@ -73,11 +96,17 @@ async def collect_window(
     # Newest first with `after`: discord.py stops paging at the first page that crosses the window's start.
     messages, capped = await _gather(lambda n: channel.history(limit=n, after=after, oldest_first=False), limit)
     messages.reverse()
-    if count and window is None:
-        scope = f"the last {len(messages)} messages"
-    else:
-        scope = f"the last {_hours_label(window or default_hours)}"
-    return Collected(messages, scope, capped and limit == cap, cap)
+    messages = await _with_openers(channel, messages)
+    return Collected(messages, _window_scope(len(messages), count, window, capped), capped and limit == cap, cap)
+
+
+def _window_scope(found: int, count: int | None, window: float | None, more: bool) -> str:
+    """Name the limit that applied: the message count when it cut the window short, else the hours."""
+    if window is None:
+        return f"the last {found} messages"
+    if count and more:  # `messages:12 hours:2` with more than 12 in those hours: the count decided
+        return f"the last {found} messages (within {_hours_label(window)})"
+    return f"the last {_hours_label(window)}"
 
 
 async def collect_from(channel: discord.abc.Messageable, start: discord.Message, cap: int) -> Collected:
@@ -85,4 +114,5 @@ async def collect_from(channel: discord.abc.Messageable, start: discord.Message,
     later, capped = await _gather(
         lambda n: channel.history(limit=n, after=start, oldest_first=True), max(cap - 1, 0)
     )
-    return Collected([start, *later], "from the chosen message", capped, cap, cut="later")
+    messages = await _with_openers(channel, [start, *later])
+    return Collected(messages, "from the chosen message", capped, cap, cut="later")

@@ -1,28 +1,33 @@
 """The worker's Discord delivery step (synchronous: RQ job functions are plain functions).
 
-While the interaction token is valid (15 min) the summary goes out as the interaction's follow-up,
-which replaces the "thinking…" message. Afterwards a public summary is posted in the channel, and a
-private one is sent by DM, or, if DMs are closed, replaced by a short "expired" note without text.
-Every message carries no allowed mentions and suppressed link embeds. 429 / 5xx / network errors
-raise `TransientDeliveryError`, so RQ retries with backoff. Channel and DM posts carry an enforced
-nonce, so a retry of a post whose answer was lost does not post it again. Every part of a public
-summary is recorded in the store, so a 👍 / 👎 on any part counts for it.
+While the interaction token is valid (15 min) the first part edits the interaction's original
+response (the "thinking…" message): `PATCH /webhooks/{app}/{token}/messages/@original` is safe to
+repeat, so a first part whose answer was lost is never posted twice. Later parts are follow-ups; for
+a public summary a follow-up whose answer was lost is looked up in the channel before it is sent again.
+Afterwards a public summary is posted in the channel, and a private one is sent by DM (the expiry
+note of bot.discord_app.notify if DMs are closed). Channel and DM posts carry an enforced nonce.
+Rate limits: bot.discord_app.api waits out short ones and raises `DiscordRateLimited` (a
+`TransientDeliveryError` with Discord's wait) for longer ones, so the worker reschedules the job for
+when the limit ends (worker.failures); a limit that outlasts the delivery window
+(``RECAP_DELIVERY_WINDOWS_S["discord"]``) ends the job with the requester told, and the summary row stays
+undelivered.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import discord
 import requests
 
-from bot.delivery import DeliveredSummary, TransientDeliveryError
+from bot.delivery import DeliveredSummary
+from bot.discord_app.api import DiscordApi, DiscordRefused
+from bot.discord_app.notify import DM, PLAIN, expiry_note, notify_failure, open_dm, token_valid
 from bot.discord_app.rest import (
     UP,
     VOTE_EMOJI,
-    api_base,
+    defuse_masked_links,
     message_body,
     nonce_for,
     split_message,
@@ -32,76 +37,20 @@ from bot.discord_app.sent import SentParts
 from bot.queue import SummaryJob
 from bot.store import store_for
 
+__all__ = [
+    "DiscordApi", "DiscordRefused", "add_vote_reactions", "deliver", "notify_failure", "open_dm", "render",
+    "token_valid",
+]
+
 log = logging.getLogger("recap.discord.deliver")
 
-TOKEN_LIFETIME_S = 15 * 60
-TOKEN_MARGIN_S = 60  # leave time for the request itself
-PLAIN, DM = "plain", "dm"  # renderings: a DM starts with an intro line
-REACTIONS, NOTE = "reactions", "note"  # one-off steps, recorded like the parts
-SHORT_RETRY_S = 5.0  # wait inline for a 429 this short; longer ones go back to RQ's backoff
+REACTIONS = "reactions"  # a one-off step, recorded like the parts
+UNKNOWN_CHANNEL = 10003
+EMPTY_OUTPUT = "The summarizer produced no text for these messages. Try a different range, or try again later."
 
 
-class DiscordApi:
-    """A tiny REST client on the configured base URL; errors map to transient or permanent ones."""
-
-    def __init__(self, settings: Any) -> None:
-        self.base = api_base(settings)
-        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
-        self.auth = {"Authorization": f"Bot {token}"}
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": "DiscordBot (recap, 0.1)"})
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True) -> Any:
-        # Webhook (follow-up) calls are authorized by the token in their path, not the bot token.
-        headers = self.auth if auth else None
-        for _attempt in range(2):
-            try:
-                response = self.session.request(
-                    method, self.base + path, json=body, headers=headers, timeout=15
-                )
-            except requests.RequestException as exc:
-                raise TransientDeliveryError(f"Discord unreachable ({type(exc).__name__})") from exc
-            if response.status_code == 429:
-                wait = float(_json(response).get("retry_after", SHORT_RETRY_S + 1))
-                if wait <= SHORT_RETRY_S:
-                    time.sleep(wait)
-                    continue
-                raise TransientDeliveryError(f"Discord rate limit: retry after {wait:.0f} s")
-            if response.status_code >= 500:
-                raise TransientDeliveryError(f"Discord answered HTTP {response.status_code}")
-            if response.status_code >= 400:
-                raise DiscordRefused(response.status_code, int(_json(response).get("code", 0)))
-            return _decoded(response) if response.content else None
-        raise TransientDeliveryError("Discord rate limit persisted")
-
-    def get(self, path: str) -> Any:
-        """A bot-authorized GET; the answer may be a JSON list (history, roles, channels)."""
-        return self.call("GET", path)
-
-
-class DiscordRefused(RuntimeError):
-    """A 4xx other than 429: retrying will not help (expired token, missing permission, DMs closed)."""
-
-    def __init__(self, status: int, code: int) -> None:
-        super().__init__(f"Discord refused the request: HTTP {status}, code {code}")
-        self.status, self.code = status, code
-
-
-def _decoded(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return {}
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    data = _decoded(response)
-    return data if isinstance(data, dict) else {}
-
-
-def token_valid(destination: dict[str, Any], now: float | None = None) -> bool:
-    created = float(destination.get("created_at", 0))
-    return (now or time.time()) < created + TOKEN_LIFETIME_S - TOKEN_MARGIN_S
+class UndeliveredSummary(RuntimeError):
+    """Delivery is over without the summary shown (the requester has been told); not worth retrying."""
 
 
 def render(job: SummaryJob, summary: DeliveredSummary, intro: str = "") -> list[str]:
@@ -111,16 +60,16 @@ def render(job: SummaryJob, summary: DeliveredSummary, intro: str = "") -> list[
     if destination.get("capped"):
         limit, cut = destination.get("limit") or count, destination.get("cut", "older")
         header += f" — I stopped at the limit of {limit} messages, so {cut} ones were left out"
-    # Generated text is escaped as well: no `@everyone` or `<@id>` in it may even look like a mention.
-    text = discord.utils.escape_mentions(summary.text.strip())
+    # Generated text is defused: no `@everyone` or `<@id>` may even look like a mention, no link is live.
+    text = discord.utils.escape_mentions(defuse_masked_links(summary.text.strip()))
     parts = [intro, header + ":", text, destination.get("note", "")]
     return split_message("\n".join(part for part in parts if part))
 
 
 def _dm_intro(job: SummaryJob) -> str:
     return (
-        f"Here is the private summary you asked for in <#{job.destination['channel_id']}> (it was ready "
-        "after the command had expired):"
+        f"Here is the private summary you asked for in <#{job.destination['channel_id']}> (I could not "
+        "answer the command itself in time):"
     )
 
 
@@ -131,23 +80,10 @@ def _chunks(job: SummaryJob, summary: DeliveredSummary, sent: SentParts, default
 
 
 def _send_all(
-    api: DiscordApi,
-    path: str,
-    chunks: list[str],
-    components: list[Any] | None,
-    sent: SentParts,
-    variant: str,
-    *,
-    ephemeral: bool = False,
-    auth: bool = True,
-    nonce_key: str = "",
+    api: DiscordApi, path: str, chunks: list[str], components: list[Any] | None, sent: SentParts, variant: str,
+    *, nonce_key: str = "",
 ) -> dict[str, Any]:
-    """Post the parts not yet posted, in order; the buttons go under the last. Returns the last message.
-
-    ``sent`` skips the parts whose answer arrived. A part whose post went through but whose answer was
-    lost is caught by its nonce (``nonce_key``), for channel and DM posts. Follow-up webhooks accept no
-    nonce, so there a lost answer can still lead to that one part being posted twice.
-    """
+    """Channel or DM posts of the parts not yet posted; a lost answer is caught by the part's nonce."""
     message: dict[str, Any] = {}
     for index, chunk in enumerate(chunks):
         already = sent.posted(index)
@@ -155,10 +91,53 @@ def _send_all(
             message = already
             continue
         last = index == len(chunks) - 1
-        nonce = nonce_for(nonce_key, index) if nonce_key else ""
-        body = message_body(chunk, ephemeral=ephemeral, components=components if last else None, nonce=nonce)
-        message = api.call("POST", path, body, auth=auth) or {}
+        body = message_body(chunk, components=components if last else None, nonce=nonce_for(nonce_key, index))
+        message = api.call("POST", path, body) or {}
         sent.record(index, message, variant)
+    return message
+
+
+class InteractionPoster:
+    """The parts of a summary through the interaction: the original response first, then follow-ups."""
+
+    def __init__(self, api: DiscordApi, job: SummaryJob, sent: SentParts) -> None:
+        dest = job.destination
+        self.api, self.job, self.sent = api, job, sent
+        self.webhook = f"/webhooks/{dest['application_id']}/{dest['token']}"
+
+    def post(self, index: int, chunk: str, components: list[Any] | None) -> dict[str, Any]:
+        if index == 0:  # an edit: repeating it after a lost answer leaves the same one message
+            body = message_body(chunk, components=components)
+            return self.api.call("PATCH", self.webhook + "/messages/@original", body, auth=False) or {}
+        found = self._landed(index, chunk) if self.sent.attempted(index) else None
+        if found is not None:
+            log.info("request %s: part %d had been posted; its lost answer is not repeated", self.job.request_id, index)
+            return found
+        self.sent.attempt(index)
+        body = message_body(chunk, ephemeral=not self.job.public, components=components)
+        return self.api.call("POST", self.webhook + "?wait=true", body, auth=False) or {}
+
+    def _landed(self, index: int, chunk: str) -> dict[str, Any] | None:
+        """A public follow-up sent by an attempt whose answer was lost: find it in the channel after the part
+        before it. Ephemeral follow-ups cannot be looked up (see docs: the one duplicate left)."""
+        previous = self.sent.posted(index - 1)
+        if not self.job.public or previous is None:
+            return None
+        channel = previous.get("channel_id") or self.job.destination["channel_id"]
+        page = self.api.get(f"/channels/{channel}/messages?after={previous['id']}&limit=50") or []
+        ours = [m for m in page if str(m.get("webhook_id")) == str(self.job.destination["application_id"])]
+        return next((m for m in ours if m.get("content") == chunk), None)
+
+
+def _via_interaction(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> dict[str, Any]:
+    variant, chunks = _chunks(job, summary, sent, PLAIN)
+    components = vote_components(summary.summary_id) if job.public else None
+    poster, message = InteractionPoster(api, job, sent), {}
+    for index, chunk in enumerate(chunks):
+        message = sent.posted(index) or {}
+        if not message:
+            message = poster.post(index, chunk, components if index == len(chunks) - 1 else None)
+            sent.record(index, message, variant)
     return message
 
 
@@ -178,49 +157,41 @@ def _react_once(api: DiscordApi, sent: SentParts, message: dict[str, Any]) -> No
         sent.record(REACTIONS, message)
 
 
-def open_dm(api: DiscordApi, user_id: str) -> str:
-    """The id of the bot's DM channel with ``user_id`` (Discord opens it, or returns the open one)."""
-    return str((api.call("POST", "/users/@me/channels", {"recipient_id": user_id}) or {})["id"])
-
-
 def _ref(message: dict[str, Any]) -> str | None:
     return f"{message['channel_id']}:{message['id']}" if message.get("id") else None
 
 
-def _via_followup(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> str | None:
-    dest = job.destination
-    path = f"/webhooks/{dest['application_id']}/{dest['token']}?wait=true"
-    variant, chunks = _chunks(job, summary, sent, PLAIN)
-    components = vote_components(summary.summary_id) if job.public else None
-    message = _send_all(api, path, chunks, components, sent, variant, ephemeral=not job.public, auth=False)
-    if job.public:
-        _react_once(api, sent, message)
-    return _ref(message)
-
-
-def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> str | None:
+def _fallback(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> dict[str, Any]:
     dest = job.destination
     if job.public:
         variant, chunks = _chunks(job, summary, sent, PLAIN)
-        components = vote_components(summary.summary_id)
         path, key = f"/channels/{dest['channel_id']}/messages", f"{job.request_id}:{variant}"
-        message = _send_all(api, path, chunks, components, sent, variant, nonce_key=key)
-        _react_once(api, sent, message)
-        return _ref(message)
+        return _send_all(api, path, chunks, vote_components(summary.summary_id), sent, variant, nonce_key=key)
     try:
         variant, chunks = _chunks(job, summary, sent, DM)
         path, key = f"/channels/{open_dm(api, dest['user_id'])}/messages", f"{job.request_id}:{variant}"
-        return _ref(_send_all(api, path, chunks, None, sent, variant, nonce_key=key))
+        return _send_all(api, path, chunks, None, sent, variant, nonce_key=key)
     except DiscordRefused as exc:
         log.info("summary %s: DM refused (HTTP %s); posting an expiry note", summary.summary_id, exc.status)
-    if sent.posted(NOTE) is None:
-        note = (
-            f"<@{dest['user_id']}>, your private summary expired before it could be shown, and I can't "
-            "send you a DM. Please run `/summarize` again."
-        )
-        body = message_body(note, nonce=nonce_for(job.request_id, NOTE))
-        sent.record(NOTE, api.call("POST", f"/channels/{dest['channel_id']}/messages", body) or {})
-    return None
+    expiry_note(api, job, sent)
+    return {}
+
+
+def _post(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts, via_token: bool) -> str | None:
+    message: dict[str, Any] = {}
+    if via_token:
+        try:
+            message = _via_interaction(api, job, summary, sent)
+        except DiscordRefused as exc:  # token revoked, unknown webhook, deferral never landed: the fallback
+            if exc.code == UNKNOWN_CHANNEL and job.public:
+                raise
+            log.info("summary %s: interaction refused (HTTP %s, code %s)", summary.summary_id, exc.status, exc.code)
+    if not message:
+        log.info("summary %s: interaction token expired or refused, using the fallback", summary.summary_id)
+        message = _fallback(api, job, summary, sent)
+    if job.public:
+        _react_once(api, sent, message)
+    return _ref(message)
 
 
 def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | None:
@@ -228,23 +199,21 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
 
     Safe to run again for the same job (RQ retries): parts already posted are skipped.
     """
-    sent = SentParts.for_request(job.request_id, settings)
-    ref = _post(DiscordApi(settings), job, summary, sent)
+    if not summary.text.strip():  # nothing titled "Summary" over an empty text: say what happened instead
+        notify_failure(job, EMPTY_OUTPUT, settings)
+        raise UndeliveredSummary(f"summary {summary.summary_id}: the model output was empty")
+    sent, api = SentParts.for_request(job.request_id, settings), DiscordApi(settings)
+    via_token = token_valid(job.destination) and sent.variant(PLAIN) != DM
+    try:
+        ref = _post(api, job, summary, sent, via_token)
+    except DiscordRefused as exc:
+        if exc.code != UNKNOWN_CHANNEL:
+            raise
+        log.info("summary %s: the channel was deleted; nothing to post", summary.summary_id)
+        return None
     if job.public:
         _remember_parts(settings, summary.summary_id, sent)
     return ref
-
-
-def _post(api: DiscordApi, job: SummaryJob, summary: DeliveredSummary, sent: SentParts) -> str | None:
-    if token_valid(job.destination) and sent.variant(PLAIN) != DM:
-        try:
-            return _via_followup(api, job, summary, sent)
-        except DiscordRefused as exc:  # token revoked or unknown webhook: use the fallback below
-            log.info(
-                "summary %s: follow-up refused (HTTP %s, code %s)", summary.summary_id, exc.status, exc.code
-            )
-    log.info("summary %s: interaction token expired, using the fallback", summary.summary_id)
-    return _fallback(api, job, summary, sent)
 
 
 def _remember_parts(settings: Any, summary_id: int, sent: SentParts) -> None:
@@ -253,23 +222,3 @@ def _remember_parts(settings: Any, summary_id: int, sent: SentParts) -> None:
         store_for(settings).add_message_refs(summary_id, "discord", sent.part_refs())
     except Exception as exc:  # noqa: BLE001 - the summary is posted; only votes on other parts are lost
         log.warning("summary %s: could not record its message parts (%s)", summary_id, type(exc).__name__)
-
-
-def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
-    """Tell the requester, ephemerally while the token is valid, else by DM. Never raises."""
-    api = DiscordApi(settings)
-    dest = job.destination
-    content = f"Sorry, I couldn't make that summary. {reason}"
-    try:
-        if token_valid(dest):
-            api.call(
-                "POST",
-                f"/webhooks/{dest['application_id']}/{dest['token']}",
-                message_body(content, ephemeral=True),
-                auth=False,
-            )
-        else:
-            channel = open_dm(api, dest["user_id"])
-            api.call("POST", f"/channels/{channel}/messages", message_body(content))
-    except Exception as exc:  # noqa: BLE001 - the job's own failure is already recorded by RQ
-        log.warning("could not notify the requester of job %s: %s", job.request_id, type(exc).__name__)

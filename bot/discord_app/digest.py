@@ -21,7 +21,10 @@ from discord.utils import escape_markdown, time_snowflake
 from bot.dialogue import Message, defuse_mentions
 from bot.digest.controls import ChannelInfo, DigestRefused
 from bot.digest.render import Style
-from bot.discord_app.deliver import DiscordApi, DiscordRefused, add_vote_reactions, open_dm
+from bot.discord_app.api import DiscordApi, DiscordRefused
+from bot.discord_app.deliver import add_vote_reactions
+from bot.discord_app.names import MAX_MEMBER_LOOKUPS
+from bot.discord_app.notify import open_dm
 from bot.discord_app.rest import MESSAGE_LIMIT, message_body, nonce_for, vote_components
 
 log = logging.getLogger("recap.discord.digest")
@@ -64,6 +67,7 @@ class DiscordDigest:
         self.api = DiscordApi(settings)
         self._guilds: dict[str, str] = {}  # channel -> guild
         self._names: dict[str, dict[str, str]] = {}  # guild -> role and channel names
+        self._nicks: dict[tuple[str, str], str] = {}  # (guild, user) -> the name the server shows
 
     def channel_info(self, channel: str) -> ChannelInfo:
         try:
@@ -159,11 +163,11 @@ class DiscordDigest:
         author = data.get("author") or {}
         names = dict(guild_names)
         for mentioned in data.get("mentions") or []:
-            names[str(mentioned["id"])] = _display(mentioned)
+            names[str(mentioned["id"])] = self._shown_name(guild, mentioned)
         return Message(
             author_id=str(author.get("id", "")),
-            display_name=_display(author),
-            text=str(data.get("content") or ""),
+            display_name=self._shown_name(guild, author),
+            text=_content(data),
             timestamp=datetime.fromisoformat(str(data["timestamp"])).astimezone(UTC),
             is_bot=bool(author.get("bot") or data.get("webhook_id")),
             is_system=int(data.get("type") or 0) not in PEOPLE_TYPES,
@@ -174,6 +178,23 @@ class DiscordDigest:
             names=names,
             permalink=JUMP.format(guild=guild, channel=channel, message=data["id"]),
         )
+
+    def _shown_name(self, guild: str, user: dict[str, Any]) -> str:
+        """The server nickname (one member lookup per person, at most MAX_MEMBER_LOOKUPS), else the global name."""
+        key = (guild, str(user.get("id", "")))
+        if key not in self._nicks:
+            self._nicks[key] = _display(user)
+            lookups = sum(1 for (g, _) in self._nicks if g == guild)
+            if guild and key[1] and not user.get("bot") and lookups <= MAX_MEMBER_LOOKUPS:
+                self._nicks[key] = self._nickname(guild, key[1]) or self._nicks[key]
+        return self._nicks[key]
+
+    def _nickname(self, guild: str, user_id: str) -> str | None:
+        try:
+            member = self.api.get(f"/guilds/{guild}/members/{user_id}") or {}
+        except DiscordRefused:  # left the server: the global name stays
+            return None
+        return member.get("nick") or None
 
     def permalink(self, channel: str, message: Message) -> str | None:
         return message.permalink
@@ -208,6 +229,14 @@ def _newer(thread: dict[str, Any], since: int) -> bool:
 def _archived_at(thread: dict[str, Any]) -> datetime:
     stamp = (thread.get("thread_metadata") or {}).get("archive_timestamp")
     return datetime.fromisoformat(str(stamp)).astimezone(UTC) if stamp else datetime.now(UTC)
+
+
+def _content(data: dict[str, Any]) -> str:
+    """The message text; a forward (``message_snapshots``) quotes what was forwarded."""
+    text = str(data.get("content") or "")
+    for snapshot in data.get("message_snapshots") or []:
+        text = f"{text} (forwarded) {(snapshot.get('message') or {}).get('content') or ''}".strip()
+    return text
 
 
 def _display(user: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""`/digest on|off|show`: a channel's daily digest, for members with Manage Server (checked server-side).
+"""`/digest on|off|show`: a channel's daily digest, for members with Manage Server (checked server-side, `show` too).
 
 Loaded by `RecapBot.setup_hook` as an optional extension. `default_permissions(manage_guild=True)`
 only hides the commands; `manage_guild_only` (the adapter's check) runs on every invocation.
@@ -108,7 +108,8 @@ class DigestCog(commands.GroupCog, group_name="digest", group_description="This 
             await asyncio.to_thread(turn_off, self.bot.settings, "discord", source, str(interaction.user.id)),
         )
 
-    @app_commands.command(name="show", description="Show this channel's daily digest settings.")
+    @app_commands.command(name="show", description="Admins: show this channel's daily digest settings.")
+    @manage_guild_only
     async def digest_show(self, interaction: discord.Interaction) -> None:
         source = await self._source(interaction)
         await _reply(interaction, await asyncio.to_thread(show, self.bot.settings, "discord", source))

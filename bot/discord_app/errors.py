@@ -52,6 +52,11 @@ class NotServerManager(app_commands.CheckFailure):
 QUEUE_DOWN = (
     "The summary queue is not reachable right now, so nothing was queued. Please try again in a few minutes."
 )
+STALE_COMMAND = "Recap was updated; this command changed — try `/summarize` again in a minute."
+CHANNEL_GONE = "This channel was deleted while I was reading it, so there is nothing to summarize."
+UNKNOWN_CHANNEL = 10003
+# An interaction built from an older command definition: a removed command, changed options or types.
+STALE_ERRORS = (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch, app_commands.TransformerError)
 UNEXPECTED = (
     "Something went wrong on my side. The error was logged for the operators; please try again later."
 )
@@ -73,6 +78,17 @@ def reply_for(error: BaseException) -> str:
     """The sentence for the user; unexpected errors are logged with their type and traceback."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
+    if isinstance(error, STALE_ERRORS):
+        # Discord keeps sending old definitions for up to an hour after a sync: expected, not a fault.
+        log.info("stale command definition (%s)", type(error).__name__)
+        return STALE_COMMAND
+    if isinstance(error, discord.RateLimited) or (isinstance(error, discord.HTTPException) and error.status == 429):
+        wait = getattr(error, "retry_after", 0) or 60
+        log.info("Discord rate limit of %.0f s while reading history", wait)
+        return f"Discord is limiting how fast I can read this channel. Please try again in {_duration(wait)}."
+    if isinstance(error, discord.NotFound) and error.code == UNKNOWN_CHANNEL:
+        log.info("the channel was deleted during the request")
+        return CHANNEL_GONE
     if isinstance(error, UserFacingError | NotServerManager):
         return str(error)
     if isinstance(error, QueueUnavailableError):
@@ -94,6 +110,10 @@ def reply_for(error: BaseException) -> str:
         )
     log.error("unexpected %s", type(error).__name__, exc_info=error)
     return UNEXPECTED
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} minutes"
 
 
 async def send_error(interaction: discord.Interaction, error: BaseException) -> None:

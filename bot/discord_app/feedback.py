@@ -21,11 +21,27 @@ if TYPE_CHECKING:
     from bot.discord_app.bot import RecapBot
 
 log = logging.getLogger("recap.discord.feedback")
+OLD_BUTTON = "This button is from an older version of Recap and no longer works. Run `/summarize` for a fresh summary."
+NO_MENTIONS = discord.AllowedMentions.none()
 
 
 class FeedbackCog(commands.Cog):
     def __init__(self, bot: RecapBot) -> None:
         self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A click on a button Recap no longer has (an older version's): answer it, or Discord says it failed."""
+        if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        if re.fullmatch(VOTE_CUSTOM_ID, custom_id):
+            return  # VoteButton answers it
+        log.info("interaction %s: a component from an older version", interaction.id)
+        try:
+            await interaction.response.send_message(OLD_BUTTON, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.info("could not answer an old component: HTTP %s", exc.status)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

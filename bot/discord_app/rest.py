@@ -8,6 +8,7 @@ allowed mentions and link embeds suppressed, so generated text can never ping an
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import discord
@@ -22,6 +23,21 @@ UP, DOWN = "👍", "👎"
 VOTE_EMOJI: dict[str, int] = {UP: 1, DOWN: -1}
 # custom_id of the feedback buttons: the summary id travels in it, so the view survives restarts.
 VOTE_CUSTOM_ID = r"recap:vote:(?P<summary_id>[0-9]+):(?P<rating>up|down)"
+# A masked link `[label](url)` (optionally `<url>` and a "title"), which Discord renders clickable.
+MASKED_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\(\s*<?([^()\s<>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def defuse_masked_links(text: str) -> str:
+    """Model-written `[label](url)` becomes `label (`url`)`: inline code is never a link on Discord.
+
+    Wrapping a URL in `<...>` only hides its embed; the link would stay clickable.
+    """
+
+    def plain(match: re.Match[str]) -> str:
+        label, url = match.group(1).strip(), match.group(2).replace("`", "")
+        return f"{label} (`{url}`)" if label else f"`{url}`"
+
+    return MASKED_LINK.sub(plain, text)
 
 
 def api_base(settings: Any) -> str:

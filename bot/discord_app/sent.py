@@ -45,6 +45,16 @@ class SentParts:
             pipe.expire(self.key, self.ttl_s)
             pipe.execute()
 
+    def attempt(self, part: int) -> None:
+        """Note that ``part`` is about to be sent: if its answer is lost, the retry checks before resending."""
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, f"try:{part}", "1")
+            pipe.expire(self.key, self.ttl_s)
+            pipe.execute()
+
+    def attempted(self, part: int) -> bool:
+        return bool(self.connection.hexists(self.key, f"try:{part}"))
+
     def part_refs(self) -> list[str]:
         """``channel_id:message_id`` of every posted part, in order (not the reactions or the note)."""
         raw = {_text(key): value for key, value in self.connection.hgetall(self.key).items()}

@@ -2,7 +2,7 @@
 
 Each request: dedupe on the interaction id, defer within Discord's 3 s (ephemeral unless public),
 rate-limit, check read access, collect, convert, enqueue. The worker answers through the
-interaction's follow-up webhook (bot.discord_app.deliver), so this side never posts the summary.
+interaction's original response (bot.discord_app.deliver), so this side never posts the summary.
 """
 
 from __future__ import annotations
@@ -12,19 +12,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.dialogue import format_dialogue
 from bot.discord_app.collect import Collected, check_read_access, collect_from, collect_thread, collect_window
-from bot.discord_app.convert import guild_names, is_unreadable, to_dialogue_message
+from bot.discord_app.convert import is_unreadable, skip_reason, skipped_counts, to_dialogue_message
 from bot.discord_app.errors import (
     CONTENT_INTENT_NOTE,
     MessageContentUnavailable,
     RateLimited,
     UserFacingError,
 )
+from bot.discord_app.names import guild_names
 from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
 from bot.ratelimit import check_rate_limit, claim_once
 
@@ -33,7 +35,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("recap.discord.summarize")
 CLAIM_TIMEOUT_S = 1.5
+ALREADY_ACKNOWLEDGED = 40060
 Collector = Callable[[], Awaitable[Collected]]
+
+
+def _maybe_applied(error: BaseException) -> bool:
+    """No answer (connection lost, timeout, a 5xx), or Discord saying the interaction was already answered."""
+    if isinstance(error, discord.DiscordServerError) or not isinstance(error, discord.HTTPException):
+        return True
+    return error.code == ALREADY_ACKNOWLEDGED
 
 
 class SummarizeCog(commands.Cog):
@@ -94,7 +104,7 @@ class SummarizeCog(commands.Cog):
         if not await self._claim(key):
             log.info("interaction %s already handled", interaction.id)
             return
-        await interaction.response.defer(ephemeral=not public, thinking=True)
+        await self._defer(interaction, public)
         # The claim is kept even when a step below fails: once deferred, this interaction has had its
         # one answer (the error reply), and Discord never redelivers it for a retry.
         await self._rate_limit(interaction)
@@ -108,6 +118,22 @@ class SummarizeCog(commands.Cog):
             job.message_count,
             enqueued.created,
         )
+
+    async def _defer(self, interaction: discord.Interaction, public: bool) -> None:
+        """Show "thinking…". A deferral whose answer was lost may have been applied: carry on as deferred.
+
+        Answering again would fail (40060, already acknowledged); the worker edits the original response
+        if the deferral landed, and falls back to the channel or a DM if it did not.
+        """
+        try:
+            await interaction.response.defer(ephemeral=not public, thinking=True)
+        except (aiohttp.ClientError, TimeoutError, discord.HTTPException) as exc:
+            if not _maybe_applied(exc):
+                raise
+            log.info("interaction %s: the deferral's answer was lost (%s); treated as applied",
+                     interaction.id, type(exc).__name__)
+            # discord.py records a response only when its answer arrives; record the one that may have landed.
+            interaction.response._response_type = discord.InteractionResponseType.deferred_channel_message
 
     async def _claim(self, key: str) -> bool:
         # Bounded, so a hanging Redis cannot push the defer past Discord's 3 s: it answers "queue down".
@@ -126,8 +152,11 @@ class SummarizeCog(commands.Cog):
     async def _build_job(
         self, interaction: discord.Interaction, public: bool, collected: Collected
     ) -> SummaryJob:
-        people = [m for m in collected.messages if not (m.author.bot or m.is_system())]
+        people = [m for m in collected.messages if not skip_reason(m)]
         unreadable = sum(1 for m in people if is_unreadable(m))
+        skipped = skipped_counts(collected.messages)
+        if skipped:  # counts and reasons only, never text
+            log.info("interaction %s: skipped %s", interaction.id, dict(skipped))
         if people and unreadable == len(people):
             raise MessageContentUnavailable()
         note = CONTENT_INTENT_NOTE if unreadable or not self.bot.intents.message_content else ""

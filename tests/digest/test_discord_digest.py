@@ -158,7 +158,9 @@ async def test_discord_non_admin_is_refused_and_settings_persist(
     await bot.close()
     restarted = await start_bot(dsettings)
     try:
-        shown = await run_command(restarted, fake_discord, "show", who=BOB, permissions=MEMBER_PERMISSIONS)
+        refused_show = await run_command(restarted, fake_discord, "show", who=BOB, permissions=MEMBER_PERMISSIONS)
+        assert "Manage Server" in refused_show["data"]["content"]  # `show` is checked like `on` (issue 12)
+        shown = await run_command(restarted, fake_discord, "show")
         assert "every day at 07:15 (Europe/Paris)" in shown["data"]["content"]
         assert "quiet day" in shown["data"]["content"]
         off = await run_command(restarted, fake_discord, "off", who=BOB, permissions=MEMBER_PERMISSIONS)

@@ -14,6 +14,8 @@ from discord import app_commands
 from fakes.discord_api import APPLICATION_ID, FakeDiscord, user
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from config.settings import Settings, set_active_settings
@@ -178,10 +180,25 @@ def summary_queue(settings: Any, connection: Redis) -> Queue:
     return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
 
 
-def run_worker(settings: Any, connection: Redis) -> None:
-    """The real RQ worker, inline: runs worker.jobs.summarize on the tiny T5, then delivery."""
+def run_worker(settings: Any, connection: Redis, *, scheduled: bool = False) -> None:
+    """The real RQ worker, inline: runs worker.jobs.summarize on the tiny T5, then delivery.
+
+    With ``scheduled``, jobs due in RQ's ScheduledJobRegistry are queued first (as the worker's scheduler does).
+    """
     queue = summary_queue(settings, connection)
-    SimpleWorker([queue], connection=connection, serializer=JSONSerializer).work(burst=True)
+    SimpleWorker([queue], connection=connection, serializer=JSONSerializer).work(burst=True, with_scheduler=scheduled)
+
+
+def make_due(settings: Any, connection: Redis, job_id: str) -> None:
+    """Move a rescheduled job's time to now, as if the platform's wait had passed."""
+    queue = summary_queue(settings, connection)
+    ScheduledJobRegistry(queue=queue).schedule(Job.fetch(job_id, connection=connection, serializer=JSONSerializer),
+                                               datetime.now(UTC))
+
+
+def scheduled_at(settings: Any, connection: Redis, job_id: str) -> float | None:
+    registry = ScheduledJobRegistry(queue=summary_queue(settings, connection))
+    return connection.zscore(registry.key, job_id)
 
 
 def discord_settings(settings: Settings, fake: FakeDiscord, **overrides: Any) -> Settings:

@@ -79,7 +79,10 @@ async def test_expired_token_falls_back_to_channel_dm_or_note(
     run_worker(dsettings, redis_conn)
     note = fake_discord.channel_posts(CHANNEL)[-1]
     assert "expired" in note.body["content"] and "/summarize" in note.body["content"]
-    assert "agenda" not in note.body["content"] and note.body["allowed_mentions"] == {"parse": []}
+    assert "agenda" not in note.body["content"] and "private" not in note.body["content"]  # reveals nothing
+    # Addressed to the requester, who is notified; nobody else can be.
+    assert note.body["content"].startswith(f"<@{ALICE['id']}>")
+    assert note.body["allowed_mentions"] == {"parse": [], "users": [ALICE["id"]]}
 
 
 def long_job() -> SummaryJob:
@@ -107,12 +110,13 @@ def test_summary_over_2000_characters_is_split(fake_discord: FakeDiscord, dsetti
     ]
     text = " ".join(sentences)
     assert len(text) > 4000
-    fake_discord.token_channels["long-token"] = CHANNEL
+    fake_discord.deferred("long-token", CHANNEL)
 
     ref = deliver(long_job(), DeliveredSummary(7, text, "tiny", None, "v1", 3), dsettings)
 
-    posts = fake_discord.followups()
-    assert len(posts) == 3
+    posts = fake_discord.answers()
+    assert len(posts) == 3 and posts[0].method == "PATCH"  # the first part replaces "thinking…"
+    assert [m["content"] for m in fake_discord.seen_by_user("long-token")] == [p.body["content"] for p in posts]
     contents = [p.body["content"] for p in posts]
     assert all(len(c) <= 2000 for c in contents)
     assert all(p.body["allowed_mentions"] == {"parse": []} for p in posts)
@@ -151,7 +155,11 @@ def test_split_never_breaks_a_mention_token_and_keeps_markdown_balanced() -> Non
 def test_failure_notice_reaches_the_requester_ephemerally(fake_discord: FakeDiscord, dsettings: Any) -> None:
     job = long_job()
     job.public = False
+    fake_discord.deferred("long-token", CHANNEL, ephemeral=True)
     notify_failure(job, "There was nothing to summarize.", dsettings)
-    [notice] = fake_discord.followups()
-    assert "nothing to summarize" in notice.body["content"] and notice.body["flags"] & 64
+    notify_failure(job, "There was nothing to summarize.", dsettings)  # the failure path asking twice
+    [notice] = fake_discord.answers()
+    assert notice.method == "PATCH" and "nothing to summarize" in notice.body["content"]
     assert notice.body["allowed_mentions"] == {"parse": []}
+    [seen] = fake_discord.seen_by_user("long-token")  # the ephemeral "thinking…" became the notice
+    assert seen["flags"] & 64 and "nothing to summarize" in seen["content"]

@@ -66,7 +66,7 @@ async def test_forum_post_is_summarized_with_its_starter_message(
 
     run_worker(dsettings, redis_conn)
 
-    [followup] = fake_discord.followups()
+    [followup] = fake_discord.answers()
     assert followup.status == 200
     assert followup.body["content"].startswith("**Summary** of 4 messages (this thread):")
     row = Store.from_settings(dsettings).get_summary_by_request(f"discord:{payload['id']}")

@@ -89,7 +89,7 @@ async def test_mention_forms_are_resolved_and_posts_ping_nobody(
 
     run_worker(dsettings, redis_conn)
 
-    posts = fake_discord.followups()
+    posts = fake_discord.answers()
     assert posts
     for post in posts:
         assert post.body["allowed_mentions"] == {"parse": []}

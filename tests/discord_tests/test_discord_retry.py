@@ -52,14 +52,15 @@ async def test_retry_after_a_failed_part_posts_each_part_exactly_once(
     request_id = f"discord:{payload['id']}"
     store = Store.from_settings(retrying)
     summary_id = record_long_summary(store, request_id)
-    fake_discord.fail_once("POST", WEBHOOK, 500, skip=1)  # the 2nd part fails, once
+    fake_discord.fail_once("POST", WEBHOOK, 500)  # the 2nd part (the first follow-up) fails, once
 
     run_worker(retrying, redis_conn)
 
-    attempts = fake_discord.followups()
+    attempts = fake_discord.answers()
     parts = len(attempts) - 1
-    assert parts >= 3  # part 1, part 2 fails; the retry posts part 2 and the rest
+    assert parts >= 3  # part 1 (the original response's edit), part 2 fails; the retry posts part 2 and the rest
     assert [a.status for a in attempts] == [200, 500] + [200] * (parts - 1)
+    assert [a.method for a in attempts] == ["PATCH"] + ["POST"] * parts
     posted = [a.body["content"] for a in fake_discord.succeeded(attempts)]
     assert len(posted) == len(set(posted)) == parts  # each part exactly once
     assert posted[1] == attempts[1].body["content"]  # the retry re-sent the part that had failed
@@ -73,7 +74,8 @@ async def test_retry_after_a_failed_part_posts_each_part_exactly_once(
     assert row.message_ref.split(":")[1] == fake_discord.reactions()[0].path.split("/")[4]
 
     run_worker(retrying, redis_conn)  # nothing left to do: no more posts
-    assert len(fake_discord.followups()) == parts + 1 and summary_queue(retrying, redis_conn).count == 0
+    assert len(fake_discord.answers()) == parts + 1 and summary_queue(retrying, redis_conn).count == 0
+    assert len(fake_discord.seen_by_user(payload["token"])) == parts
 
 
 def direct_job(token: str, public: bool = True) -> SummaryJob:
@@ -98,42 +100,44 @@ def direct_job(token: str, public: bool = True) -> SummaryJob:
 def test_429_waits_briefly_or_goes_back_to_rq_without_duplicates(
     fake_discord: FakeDiscord, dsettings: Any
 ) -> None:
-    fake_discord.token_channels["t429"] = CHANNEL
+    fake_discord.deferred("t429", CHANNEL)
     summary = DeliveredSummary(11, LONG, "tiny", None, "v1", 4)
     fake_discord.fail_once("POST", WEBHOOK, 429, {"message": "rate limited", "retry_after": 0.2, "global": False})
     fake_discord.fail_once("POST", WEBHOOK, 429, {"message": "slow down", "retry_after": 40, "global": False}, skip=1)
 
     started = time.monotonic()
-    with pytest.raises(TransientDeliveryError, match="retry after 40"):  # too long to wait: RQ's backoff
+    with pytest.raises(TransientDeliveryError, match="retry after 40") as raised:  # too long to wait: requeue
         deliver(direct_job("t429"), summary, dsettings)
+    assert raised.value.retry_after_s == 40  # Discord's own wait, for the worker's reschedule
     assert time.monotonic() - started >= 0.2  # the short 429 was waited out inline
-    assert [a.status for a in fake_discord.followups()] == [429, 200, 429]
+    assert [a.status for a in fake_discord.answers()] == [200, 429, 200, 429]
 
     ref = deliver(direct_job("t429"), summary, dsettings)  # the retry
 
-    posted = [a.body["content"] for a in fake_discord.succeeded(fake_discord.followups())]
+    posted = [a.body["content"] for a in fake_discord.succeeded(fake_discord.answers())]
     assert len(posted) == len(set(posted)) == len(render(direct_job("t429"), summary)) and ref is not None
+    assert [m["content"] for m in fake_discord.seen_by_user("t429")] == posted
     assert len(fake_discord.reactions()) == 2
 
 
 def test_private_fallback_continues_a_partial_delivery_by_dm(fake_discord: FakeDiscord, dsettings: Any) -> None:
     """The follow-up posted part 1, then the token was revoked: the rest goes by DM, nothing twice."""
-    fake_discord.token_channels["revoked"] = CHANNEL
+    fake_discord.deferred("revoked", CHANNEL, ephemeral=True)
     summary = DeliveredSummary(12, LONG, "tiny", None, "v1", 4)
-    fake_discord.fail_once("POST", WEBHOOK, 503, skip=1)
+    fake_discord.fail_once("POST", WEBHOOK, 503)  # part 2, the first follow-up
     with pytest.raises(TransientDeliveryError):
         deliver(direct_job("revoked", public=False), summary, dsettings)
     fake_discord.expired_tokens.add("revoked")
 
     deliver(direct_job("revoked", public=False), summary, dsettings)
 
-    first = fake_discord.succeeded(fake_discord.followups())
+    first = fake_discord.succeeded(fake_discord.answers())
     dm_channel = next(iter(fake_discord.dm_channels))
     rest = fake_discord.succeeded(fake_discord.channel_posts(dm_channel))
     contents = [r.body["content"] for r in first + rest]
     assert len(first) == 1 and len(rest) >= 2 and len(set(contents)) == len(contents)
     assert contents == render(direct_job("revoked", public=False), summary)  # the same parts, in order
-    assert all(r.body["flags"] & discord.MessageFlags(ephemeral=True).value for r in first)
+    assert fake_discord.originals["revoked"]["flags"] & discord.MessageFlags(ephemeral=True).value
     assert fake_discord.channel_posts(CHANNEL) == []  # a private summary never lands in the channel
 
 
@@ -160,7 +164,7 @@ async def test_lost_answer_to_a_channel_post_is_not_posted_twice_on_retry(
 
     attempts = fake_discord.channel_posts(CHANNEL)
     messages = fake_discord.posted[str(CHANNEL)]
-    assert fake_discord.followups() == [] and len(messages) >= 3
+    assert fake_discord.answers() == [] and len(messages) >= 3
     assert len(attempts) == len(messages) + 1  # part 2 was sent twice ...
     assert attempts[1].body == attempts[2].body and attempts[1].body["enforce_nonce"] is True
     contents = [m["content"] for m in messages]

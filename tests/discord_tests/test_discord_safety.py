@@ -35,7 +35,7 @@ def seed(fake: FakeDiscord) -> None:
 
 def last_reply(fake: FakeDiscord) -> dict[str, Any]:
     """The text the user saw last: an immediate response, or a follow-up after the defer."""
-    followups = fake.followups()
+    followups = fake.answers()
     if followups:
         return followups[-1].body
     return fake.callbacks()[-1].body["data"]

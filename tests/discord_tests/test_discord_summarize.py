@@ -62,16 +62,18 @@ async def test_thread_gives_one_deferred_response_then_one_followup(
     assert job["message_count"] == 230 and job["thread"] == str(THREAD)
     assert "note 0 about" in job["dialogue"] and "note 229 about" in job["dialogue"]
     assert "automated reminder" not in job["dialogue"]
-    assert fake_discord.followups() == []  # the worker answers, not the bot
+    assert fake_discord.answers() == []  # the worker answers, not the bot
 
     run_worker(dsettings, redis_conn)
 
-    [followup] = fake_discord.followups()
+    [followup] = fake_discord.answers()
     row = Store.from_settings(dsettings).get_summary_by_request(f"discord:{payload['id']}")
     assert row is not None and row.delivered_at is not None
     assert followup.body["content"].startswith("**Summary** of 230 messages (this thread):")
     assert row.text.strip() in followup.body["content"]
-    assert followup.body["flags"] & discord.MessageFlags(ephemeral=True).value
+    assert followup.method == "PATCH"  # the "thinking…" response is edited into the summary
+    [seen] = fake_discord.seen_by_user(payload["token"])
+    assert seen["flags"] & discord.MessageFlags(ephemeral=True).value and seen["content"] == followup.body["content"]
     assert len(fake_discord.callbacks()) == 1
 
 
@@ -115,7 +117,7 @@ async def test_summarize_from_here_starts_at_the_chosen_message(
     assert job["dialogue"].index("step 3 done") < job["dialogue"].index("step 9 done")
     assert fake_discord.history_requests(CHANNEL)[0].query["after"] == messages[3]["id"]
     run_worker(dsettings, redis_conn)
-    assert len(fake_discord.followups()) == 1
+    assert len(fake_discord.answers()) == 1
 
 
 async def test_same_interaction_twice_gives_one_job_and_one_followup(
@@ -132,7 +134,7 @@ async def test_same_interaction_twice_gives_one_job_and_one_followup(
     assert summary_queue(dsettings, redis_conn).count == 1
     run_worker(dsettings, redis_conn)
     run_worker(dsettings, redis_conn)
-    assert len(fake_discord.followups()) == 1
+    assert len(fake_discord.answers()) == 1
 
 
 async def test_capped_thread_tells_the_user_and_logs_no_message_text(
@@ -153,7 +155,7 @@ async def test_capped_thread_tells_the_user_and_logs_no_message_text(
     assert job["message_count"] == 50  # the newest 50
     assert "secret plan 59" in job["dialogue"] and "secret plan 9 " not in job["dialogue"] + " "
     run_worker(capped, redis_conn)
-    [followup] = fake_discord.followups()
+    [followup] = fake_discord.answers()
     assert "I stopped at the limit of 50 messages, so older ones were left out" in followup.body["content"]
     assert "secret plan" not in caplog.text  # ids and counts only, never message text
 
@@ -163,6 +165,6 @@ async def test_thread_with_no_messages_from_people_gets_a_clear_reply_and_no_job
 ) -> None:
     fake_discord.add_message(THREAD, HELPER_BOT, "build passed", ago(minutes=5))
     await invoke(bot, interaction_payload(fake_discord, slash("summarize"), channel=thread_channel()))
-    [reply] = fake_discord.followups()
+    [reply] = fake_discord.answers()
     assert "nothing to summarize" in reply.body["content"].lower() and reply.body["flags"] & 64
     assert summary_queue(dsettings, redis_conn).count == 0

@@ -18,6 +18,9 @@ from discord.utils import time_snowflake
 
 PREFIX = "/api/v10"
 APPLICATION_ID = 4242
+UNKNOWN_CHANNEL = {"message": "Unknown Channel", "code": 10003}
+INVALID_TOKEN = {"message": "Invalid Webhook Token", "code": 50027}
+LOADING = 1 << 7  # message flag of a deferred response's "thinking..." message
 
 
 @dataclass
@@ -42,6 +45,14 @@ def user(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
     }
 
 
+def member(who: dict[str, Any], nick: str | None = None) -> dict[str, Any]:
+    """A guild member object (https://discord.com/developers/docs/resources/guild#guild-member-object)."""
+    return {
+        "user": who, "nick": nick, "avatar": None, "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
+        "deaf": False, "mute": False, "flags": 0, "pending": False,
+    }
+
+
 class DiscordRoutes:
     """Endpoint handlers over the fake's state; `FakeDiscord` provides the attributes declared here."""
 
@@ -56,6 +67,10 @@ class DiscordRoutes:
     token_channels: dict[str, int]
     posted: dict[str, list[dict[str, Any]]]
     nonces: dict[str, dict[str, Any]]
+    originals: dict[str, dict[str, Any]]
+    token_followups: dict[str, list[dict[str, Any]]]
+    members: dict[str, dict[str, Any]]
+    deleted_channels: set[str]
     bot_user: dict[str, Any]
     application_flags: int
     _ids: itertools.count[int]
@@ -87,6 +102,9 @@ class DiscordRoutes:
         }
 
     def _route(self, r: Recorded) -> tuple[int, Any]:
+        gone = re.match(r"/channels/(\d+)", r.path)
+        if gone and gone.group(1) in self.deleted_channels:
+            return 404, UNKNOWN_CHANNEL
         routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
             ("GET", r"/users/@me", lambda: (200, self.bot_user)),
             ("GET", r"/oauth2/applications/@me", self._application),
@@ -95,9 +113,11 @@ class DiscordRoutes:
             ("POST", r"/channels/(\d+)/messages", lambda c: self._post(c, r.body)),
             ("PUT", r"/channels/\d+/messages/\d+/reactions/.+/@me", lambda: (204, None)),
             ("POST", r"/users/@me/channels", lambda: self._dm_channel(r.body)),
-            ("POST", r"/interactions/(\d+)/[^/]+/callback", lambda i: self._callback(i, r.body)),
+            ("POST", r"/interactions/(\d+)/([^/]+)/callback", lambda i, t: self._callback(i, t, r.body)),
             ("POST", r"/webhooks/\d+/([^/]+)", lambda t: self._followup(t, r.body)),
-            ("PATCH", r"/webhooks/\d+/([^/]+)/messages/@original", lambda t: self._followup(t, r.body)),
+            ("PATCH", r"/webhooks/\d+/([^/]+)/messages/@original", lambda t: self._edit_original(t, r.body)),
+            ("GET", r"/webhooks/\d+/([^/]+)/messages/@original", self._get_original),
+            ("GET", r"/guilds/\d+/members/(\d+)", self._member),
             ("GET", r"/guilds/\d+/roles", lambda: (200, self.roles)),
             ("GET", r"/guilds/\d+/channels", lambda: (200, self.guild_channels)),
             ("GET", r"/channels/(\d+)", self._channel),
@@ -209,12 +229,16 @@ class DiscordRoutes:
         self.dm_channels[channel_id] = recipient
         return 200, {"id": channel_id, "type": 1, "recipients": [user(int(recipient), "U")]}
 
-    def _callback(self, interaction_id: str, body: Any) -> tuple[int, Any]:
+    def _callback(self, interaction_id: str, token: str, body: Any) -> tuple[int, Any]:
         if interaction_id in self.answered:
             return 400, {"message": "Interaction has already been acknowledged.", "code": 40060}
         self.answered.add(interaction_id)
-        flags = ((body or {}).get("data") or {}).get("flags", 0)
-        kind = body["type"]
+        data = (body or {}).get("data") or {}
+        flags, kind = data.get("flags", 0), body["type"]
+        if kind in (4, 5):  # a message response, or the "thinking..." one a deferral shows
+            content = data.get("content", "") if kind == 4 else ""
+            original = self._new_bot_message(token, content, flags | (LOADING if kind == 5 else 0))
+            self.originals[token] = {**original, "interaction_id": interaction_id}
         answer = {
             "id": interaction_id,
             "type": 2,
@@ -223,18 +247,56 @@ class DiscordRoutes:
         }
         return 200, {"interaction": answer, "resource": {"type": kind}}
 
-    def _followup(self, token: str, body: Any) -> tuple[int, Any]:
-        if token in self.expired_tokens:
-            return 401, {"message": "Invalid Webhook Token", "code": 50027}
+    def _new_bot_message(self, token: str, content: str, flags: int) -> dict[str, Any]:
         channel = self.token_channels.get(token, 0)
-        message = self.message(
-            channel,
-            self.bot_user,
-            (body or {}).get("content", ""),
-            datetime.now(UTC),
-            flags=(body or {}).get("flags", 0),
-            webhook_id=str(APPLICATION_ID),
+        return self.message(
+            channel, self.bot_user, content, datetime.now(UTC), flags=flags, webhook_id=str(APPLICATION_ID)
         )
+
+    def _token_refused(self, token: str) -> tuple[int, Any] | None:
+        if token in self.expired_tokens:
+            return 401, INVALID_TOKEN
+        if str(self.token_channels.get(token, "")) in self.deleted_channels:
+            return 404, UNKNOWN_CHANNEL
+        return None
+
+    def _followup(self, token: str, body: Any) -> tuple[int, Any]:
+        refused = self._token_refused(token)
+        if refused:
+            return refused
+        message = self._new_bot_message(token, (body or {}).get("content", ""), (body or {}).get("flags", 0))
         with self._lock:
-            self.posted.setdefault(str(channel), []).append(message)
+            self.posted.setdefault(message["channel_id"], []).append(message)
+            self.token_followups.setdefault(token, []).append(message)
+            if not message["flags"] & 64:  # a public follow-up is a message in the channel, for everyone
+                history = self.messages.setdefault(int(message["channel_id"]), [])
+                history.append(message)
+                history.sort(key=lambda m: int(m["id"]))
         return 200, message
+
+    def _edit_original(self, token: str, body: Any) -> tuple[int, Any]:
+        """PATCH @original: the same edit twice leaves one message (what makes it safe to repeat)."""
+        refused = self._token_refused(token)
+        if refused:
+            return refused
+        with self._lock:
+            original = self.originals.get(token)
+            if original is None:  # the interaction was never answered (no deferral landed)
+                return 404, {"message": "Unknown Message", "code": 10008}
+            for key in ("content", "components", "allowed_mentions"):
+                if key in (body or {}):
+                    original[key] = body[key]
+            # Editing can only set SUPPRESS_EMBEDS; EPHEMERAL stays as the deferral set it; loading ends.
+            original["flags"] = (original["flags"] & 64) | ((body or {}).get("flags", 0) & 4)
+            return 200, dict(original)
+
+    def _get_original(self, token: str) -> tuple[int, Any]:
+        refused = self._token_refused(token)
+        original = self.originals.get(token)
+        if refused or original is None:
+            return refused or (404, {"message": "Unknown Message", "code": 10008})
+        return 200, dict(original)
+
+    def _member(self, user_id: str) -> tuple[int, Any]:
+        found = self.members.get(user_id)
+        return (200, found) if found else (404, {"message": "Unknown Member", "code": 10007})
