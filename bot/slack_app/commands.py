@@ -34,7 +34,7 @@ USAGE = (
 )
 ADMIN_WORDS = ("report", "sharing")
 REPORT_ACK = "Building the Recap report…"
-_DURATION = re.compile(r"^(\d{1,4})(m|min|h|d)$")
+_DURATION = re.compile(r"^([0-9]{1,4})(m|min|h|d)$")  # ASCII digits only: int("²") fails
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
 MAX_RANGE_S = 90 * 86400
 
@@ -60,7 +60,7 @@ def parse_args(text: str) -> SummarizeArgs:
             public = True
         elif duration and range_s is None:
             range_s = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2)]
-        elif word.isdigit() and count is None:
+        elif word.isascii() and word.isdigit() and count is None:
             count = int(word)
         else:
             raise UsageError(word)
