@@ -20,7 +20,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.slack_app import admin_commands
-from bot.slack_app.flow import Deps, SummaryRequest, responder, run_summary
+from bot.slack_app.flow import Deps, SummaryRequest, responder, start_summary
 
 log = logging.getLogger("recap.slack.commands")
 
@@ -129,7 +129,7 @@ def register(app: App, deps: Deps) -> None:
         except UsageError:
             return  # answered by the ack
         request = build_request(command, args, deps.settings, time.time())
-        run_summary(request, client, responder(respond), deps)
+        start_summary(request, client, responder(respond), deps)
 
     app.command(COMMAND)(ack=ack_command, lazy=[summarize])
 
