@@ -41,9 +41,6 @@ PRIVATE_REF = "private"  # ephemeral posts have no lasting ts
 MARKER = "recap_summary"  # metadata event type of every public summary part
 CLOCK_SKEW_S = 300  # the search for an in-doubt part starts this long before our clock says it was sent
 RESPONSE_URL_TIMEOUT_S = 15
-# How long after the request a late summary is still worth posting: past it the worker stores the summary
-# as undelivered and tells the requester (response_url posts stop working after 30 minutes anyway).
-DELIVERY_WINDOW_S = 3600
 EMPTY_SUMMARY = (
     "The summarizer produced an empty summary for this conversation, so there is nothing to post. "
     "Try again, or pick a longer range (`/summarize 2h`)."

@@ -13,11 +13,16 @@ import time
 
 import pytest
 from fakes.slack_api import FakeSlackAPI
-from slack_helpers import CHANNEL, THREAD_TS, SlackHarness, posted_text, summary_posts
+from redis import Redis
+from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
+from slack_helpers import CHANNEL, THREAD_TS, SlackHarness, make_harness, posted_text, summary_posts
 
 from bot.delivery import DeliveredSummary, TransientDeliveryError
-from bot.queue import SummaryJob
+from bot.queue import SummaryJob, summary_queue
 from bot.slack_app import deliver
+from bot.store import store_for
+from config.settings import Settings, set_active_settings
 
 # A live link as Slack's auto-linker would see one: a scheme, or a host with a dot before a TLD.
 LIVE_LINK = re.compile(r"(?i)\b(?:https?|mailto|ftp)://|<https?:|(?<![\w\u200b-])[a-z0-9-]+\.(?:com|org|io|net|dev)\b")
@@ -106,3 +111,62 @@ def test_the_failure_notice_waits_out_a_short_limit(slack: SlackHarness, fake_sl
     deliver.notify_failure(_job("slack:T1:notice2", response_url=""), "Try again later.", slack.settings)
     (notice,) = fake_slack.posts()
     assert notice.method == "chat.postEphemeral" and "Try again later." in notice.params["text"]
+
+
+def _release_due(settings: Settings, redis: Redis) -> float:
+    """End the wait of the one scheduled job (as time passing would) and let RQ's scheduler enqueue it;
+    returns how far ahead the job had been scheduled."""
+    queue = summary_queue(settings, redis)
+    registry = ScheduledJobRegistry(queue=queue)
+    (job_id,) = registry.get_job_ids()
+    ahead = (redis.zscore(registry.key, job_id) or 0) - time.time()
+    redis.zadd(registry.key, {job_id: time.time() - 1})
+    scheduler = RQScheduler([queue], connection=redis)
+    scheduler.acquire_locks()
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
+    return ahead
+
+
+def test_a_worker_reschedules_three_40_s_limits_and_posts_once(
+    slack_settings: Settings, fake_slack: FakeSlackAPI, redis_conn: Redis
+) -> None:
+    """Through the real worker: each 429 (Retry-After: 40) puts the job in RQ's scheduled registry for
+    now + 40 s (not RQ's fixed intervals); after the third, the summary is posted exactly once."""
+    settings = slack_settings.model_copy(update={"job_retries": 4, "retry_intervals_s": [0]})
+    set_active_settings(settings)
+    harness = make_harness(settings, fake_slack, redis_conn)
+    harness.shortcut(message_ts=THREAD_TS)
+    harness.executor.drain()
+    fake_slack.rate_limit_times["chat.postMessage"] = [3, 40]
+    for _ in range(3):
+        harness.run_worker()
+        assert not summary_posts(fake_slack)
+        assert 35 <= _release_due(settings, redis_conn) <= 41
+    harness.run_worker()
+    assert len(summary_posts(fake_slack)) == 1
+    assert [c.accepted for c in fake_slack.calls_to("chat.postMessage")] == [False, False, False, True]
+    row = store_for(settings).recent_summaries()[0]
+    assert row.delivered_at is not None
+    harness.executor.shutdown()
+
+
+def test_a_limit_past_the_delivery_window_tells_the_requester(
+    slack_settings: Settings, fake_slack: FakeSlackAPI, redis_conn: Redis
+) -> None:
+    settings = slack_settings.model_copy(update={"job_retries": 4, "delivery_windows_s": {"slack": 600}})
+    set_active_settings(settings)
+    harness = make_harness(settings, fake_slack, redis_conn)
+    harness.command("2h", response_url=fake_slack.response_url("late"))
+    harness.executor.drain()
+    fake_slack.expired_urls.add("late")  # the private summary then goes by chat.postEphemeral...
+    fake_slack.rate_limit_times["chat.postEphemeral"] = [1, 3600]  # ...which is limited for an hour
+    harness.run_worker()
+    assert not summary_posts(fake_slack)
+    assert not ScheduledJobRegistry(queue=summary_queue(settings, redis_conn)).get_job_ids()
+    (notice,) = [c for c in fake_slack.posts() if "Summarizing" not in c.params.get("text", "")
+                 and "Reading" not in c.params.get("text", "")]
+    assert notice.params["user"] == "U1" or notice.params.get("channel") == "DU1"
+    row = store_for(settings).recent_summaries()[0]
+    assert row.delivered_at is None  # stored, undelivered
+    harness.executor.shutdown()
