@@ -9,13 +9,20 @@ https://api.slack.com/reference/interaction-payloads, https://api.slack.com/apis
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from http_helpers import idle_connection, post, post_signed, serving
+from http_helpers import free_port, idle_connection, post, post_signed, serving
+from redis import Redis
 from slack_helpers import SlackHarness, summary_posts
 
 from bot.slack_app.server import HEALTH_PATH
@@ -140,3 +147,40 @@ def test_an_idle_connection_does_not_delay_the_next_request(slack: SlackHarness)
         time.sleep(0.2)
         status, _, seconds = post_signed(port, slack.command_body("2h"))
     assert status == 200 and seconds < 1.0
+
+
+@pytest.mark.slow
+def test_recap_slack_http_mode_serves_events_and_health(
+    slack: SlackHarness, tmp_path: Path, redis_conn: Redis
+) -> None:
+    """The real entry point: `recap slack --mode http --port N` answers /health and a signed command."""
+    port = free_port()
+    env = dict(os.environ, RECAP_REDIS_URL=slack.settings.redis_url, RECAP_STORE_URL=f"sqlite:///{tmp_path}/s.db",
+               RECAP_SLACK_BOT_TOKEN="xoxb-test", RECAP_SLACK_SIGNING_SECRET="secret",
+               RECAP_SLACK_API_URL=slack.fake.url, RECAP_SLACK_HOST="127.0.0.1")
+    server = subprocess.Popen([sys.executable, "-m", "recap", "slack", "--mode", "http", "--port", str(port)],
+                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+                time.sleep(0.3)
+        status, text, seconds = post_signed(port, slack.command_body("2h"))
+        assert status == 200 and "Reading the conversation" in text and seconds < 3.0
+        deadline = time.monotonic() + 20
+        while not redis_conn.keys("rq:job:*") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert redis_conn.keys("rq:job:*")  # collected and queued by the served app
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    output = server.stdout.read().decode() if server.stdout else ""
+    assert "Traceback" not in output and "Shall we ship" not in output
