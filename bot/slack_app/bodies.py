@@ -97,7 +97,7 @@ def check_shape(body: Mapping[str, Any]) -> None:
     """The types of the fields Bolt and Recap read, as Slack documents them."""
     for key in _OBJECT_KEYS:
         if key in body and body[key] is not None and not isinstance(body[key], dict):
-            if not (key in ("team", "user", "channel") and isinstance(body[key], str)):
+            if not (key in ("team", "user", "channel", "enterprise") and isinstance(body[key], str)):
                 raise BadRequest(f"`{key}` must be an object")
     for key in _LIST_KEYS:
         if key in body and not (isinstance(body[key], list) and all(isinstance(v, dict) for v in body[key])):

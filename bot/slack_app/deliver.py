@@ -197,7 +197,10 @@ def _notice_by_dm(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
 
 def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
     """Tell the requester, privately, that their summary failed: the response_url, then an ephemeral
-    message, then a DM from Recap (each with its own short rate-limit waits); raises only if all fail."""
+    message, then a DM from Recap. Short rate limits are waited out in place; a long one on the ephemeral
+    raises ``TransientDeliveryError(retry_after_s=...)`` so the worker sends the notice again after it
+    (worker.notices); a refusal (the requester left the channel, the channel is gone) or an outage goes
+    to the DM instead."""
     post = SlackPost(text=f":warning: {reason}", blocks=[])
     url = job.destination.get("response_url")
     if url and _via_response_url(url, post) is not Sent.REFUSED:
@@ -205,6 +208,11 @@ def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
     client = web_client(settings)
     try:
         _ephemeral(client, job, post)
-    except (TransientDeliveryError, SlackDeliveryError) as exc:
+    except TransientDeliveryError as exc:
+        if exc.retry_after_s is not None:
+            raise
         log.warning("request %s: failure notice not posted in the channel (%s); sending a DM", job.request_id, exc)
+        _notice_by_dm(client, job, post)
+    except SlackDeliveryError as exc:
+        log.warning("request %s: failure notice refused in the channel (%s); sending a DM", job.request_id, exc)
         _notice_by_dm(client, job, post)

@@ -170,3 +170,11 @@ def test_a_limit_past_the_delivery_window_tells_the_requester(
     row = store_for(settings).recent_summaries()[0]
     assert row.delivered_at is None  # stored, undelivered
     harness.executor.shutdown()
+
+
+def test_a_long_limit_on_the_notice_is_handed_to_the_worker(slack: SlackHarness, fake_slack: FakeSlackAPI) -> None:
+    """No DM racing a rate limit: the worker sends the notice again after Slack's wait (worker.notices)."""
+    fake_slack.rate_limit_times["chat.postEphemeral"] = [1, 30]
+    with pytest.raises(TransientDeliveryError) as limited:
+        deliver.notify_failure(_job("slack:T1:notice3", response_url=""), "Try again later.", slack.settings)
+    assert limited.value.retry_after_s == 30 and not fake_slack.posts()
