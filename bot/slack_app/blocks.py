@@ -21,6 +21,16 @@ FALLBACK_LIMIT = 3000  # the notification text; the blocks carry the whole summa
 VOTE_UP = "recap_vote_up"
 VOTE_DOWN = "recap_vote_down"
 SHARE = "recap_share"
+SHOW_AGAIN = "recap_show_again"
+IN_DOUBT_NOTE = "If your summary (or a part of it) is missing above, Slack lost track of it: show it again."
+
+
+def show_again_post(summary_id: int) -> SlackPost:
+    """A private note with a button that shows a stored summary to its requester once more."""
+    button = _button(SHOW_AGAIN, str(summary_id), "Show summary again")
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": IN_DOUBT_NOTE}},
+              {"type": "actions", "block_id": f"recap_again_{summary_id}", "elements": [button]}]
+    return SlackPost(text=IN_DOUBT_NOTE, blocks=blocks)
 
 
 def escape(text: str) -> str:

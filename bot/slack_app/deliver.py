@@ -27,7 +27,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.queue import SummaryJob, redis_connection
-from bot.slack_app.blocks import EmptySummaryError, SlackPost, summary_posts
+from bot.slack_app.blocks import EmptySummaryError, SlackPost, show_again_post, summary_posts
 from bot.slack_app.posted import Marker, find_marked, marker
 from bot.slack_app.webapi import ReadRetryHandler, SlackDeliveryError, call_api, web_client
 
@@ -113,19 +113,34 @@ def _ephemeral(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
     call_api(client.chat_postEphemeral, **params)
 
 
-def _private(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> None:
+def _private(
+    client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger, summary_id: int
+) -> None:
     url = job.destination.get("response_url")
     done = ledger.posted()
+    in_doubt = False
     for part, post in enumerate(posts):
         if part in done:
             continue
         sent = _via_response_url(url, post) if url else Sent.REFUSED
         if sent is Sent.IN_DOUBT:
             log.warning("request %s: part %d sent to response_url, answer lost; not repeated", job.request_id, part)
+            in_doubt = True
         elif sent is Sent.REFUSED:
             url = None  # expired (30 min) or used up (5 uses): the rest goes by chat.postEphemeral
             _ephemeral(client, job, post)
         ledger.record(part, PRIVATE_REF)
+    if in_doubt:
+        _offer_show_again(client, job, summary_id)
+
+
+def _offer_show_again(client: WebClient, job: SummaryJob, summary_id: int) -> None:
+    """After a lost answer the summary was most likely shown; if it was not, the requester can ask for
+    it (bot.slack_app.actions) rather than being shown it twice unasked."""
+    try:
+        _ephemeral(client, job, show_again_post(summary_id))
+    except (TransientDeliveryError, SlackDeliveryError) as exc:
+        log.warning("request %s: could not offer to show the summary again (%s)", job.request_id, exc)
 
 
 def _public(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> str:
@@ -182,7 +197,7 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
     client = web_client(settings)
     ledger = PostLedger(settings, job.request_id)
     if private:
-        _private(client, job, posts, ledger)
+        _private(client, job, posts, ledger, summary.summary_id)
         log.info("summary %s delivered privately in %s", summary.summary_id, job.channel)
         return None
     reference = _public(client, job, posts, ledger)

@@ -70,6 +70,27 @@ def test_a_response_url_post_answered_after_20_s_is_not_posted_again(slack: Slac
     deliver.deliver(job, summary, slack.settings)  # e.g. the job is retried after a later error
     shown = summary_posts(slack.fake)
     assert [call.method for call in shown] == ["response_url"]
+    (offer,) = [c for c in slack.fake.posts() if "recap_show_again" in posted_text(c)]
+    assert offer.method == "chat.postEphemeral" and offer.params["user"] == "U1"  # in case it was lost
+
+
+def test_show_again_is_for_the_requester_and_old_buttons_get_an_answer(slack: SlackHarness) -> None:
+    slack.command("2h", response_url=slack.fake.response_url("first"))
+    slack.executor.drain()
+    slack.run_worker()
+    row = store_for(slack.settings).recent_summaries()[0]
+    assert len(summary_posts(slack.fake)) == 1
+    slack.action("recap_show_again", str(row.id), user="U2")  # not the requester: sees nothing of it
+    slack.action("recap_show_again", str(row.id), user="U1")
+    slack.action("recap_vote_sideways", str(row.id), user="U1")  # a button of an older version
+    slack.executor.drain()
+    assert len(summary_posts(slack.fake)) == 2
+    notes = [c.params.get("text", "") for c in slack.fake.posts() if not summary_posts_has(c)]
+    assert any("no longer stored" in n for n in notes) and any("older version" in n for n in notes)
+
+
+def summary_posts_has(call: object) -> bool:
+    return "recap_vote_up" in posted_text(call)
 
 
 def test_empty_model_output_becomes_a_failure_message(slack: SlackHarness) -> None:
