@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     # --- training ---
 
     # --- slack ---
+    slack_host: str = Field("0.0.0.0", description="HTTP mode bind address (RECAP_SLACK_PORT is the port).")
 
     # --- discord ---
 

@@ -7,7 +7,7 @@ from bot.dialogue.format import Dialogue, format_dialogue, speaker_tag
 from bot.dialogue.message import ConversationFormatError, EmptyConversationError, Markup, Message
 from bot.dialogue.normalize import attachment_placeholder, normalize_text
 from bot.dialogue.parsers import FORMATS, parse_conversation
-from bot.dialogue.restore import defuse_mentions, restore_names
+from bot.dialogue.restore import defuse_links, defuse_mentions, restore_names
 
 __all__ = [
     "FORMATS",
@@ -17,6 +17,7 @@ __all__ = [
     "Markup",
     "Message",
     "attachment_placeholder",
+    "defuse_links",
     "defuse_mentions",
     "format_dialogue",
     "normalize_text",

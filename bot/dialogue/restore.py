@@ -22,6 +22,13 @@ _CHANNEL = re.compile(r"<#[^<>|\s]*(?:\|(?P<label>[^<>]*))?>")
 _SPECIAL = re.compile(r"<!(?P<name>[\w-]+)(?:\^[^<>|]*)?(?:\|(?P<label>[^<>]*))?>")
 _BROADCAST = re.compile(r"@+(?P<word>everyone|here|channel)\b", re.IGNORECASE)
 _OPENERS = re.compile(r"<(?=[@!#])")
+# Link forms chat clients turn into live links on their own: a scheme ("https://", "mailto:") and a bare
+# host ("example.com", "www.example.com/path", "bob@example.com"), as Slack and Discord auto-link them.
+_SCHEME = re.compile(r"\b(https?|s?ftp|file|mailto|tel|sms|slack|wss?|discord|steam|git|ssh)(:)(?=\S)", re.IGNORECASE)
+_HOST = re.compile(
+    r"(?<![\w-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}(?![\w-])", re.IGNORECASE | re.ASCII
+)
+ZERO_WIDTH_SPACE = "\u200b"
 
 BROADCAST_WORDS = {"everyone": "everyone", "channel": "everyone", "here": "everyone here"}
 
@@ -67,3 +74,17 @@ def defuse_mentions(text: str) -> str:
     text = _BROADCAST.sub(lambda m: BROADCAST_WORDS[m.group("word").lower()], text)
     # Whatever half-written form is left ("<@U1" without '>') loses its opening bracket.
     return _OPENERS.sub("", text)
+
+
+def _split_host(match: re.Match[str]) -> str:
+    return match.group(0).replace(".", ZERO_WIDTH_SPACE + ".")
+
+
+def defuse_links(text: str) -> str:
+    """Make every URL-like word in generated text inert, for both platforms: a zero-width space after
+    the scheme ("https\u200b://") and before each dot of a host ("example\u200b.com"), so neither Slack's
+    nor Discord's auto-linker sees a link, while a reader sees the same characters. Covers bare URLs,
+    the ``[link: host]`` placeholders the model copies from its input, e-mail addresses and markdown links.
+    Call it on text about to be posted (not on stored text); escape per platform afterwards."""
+    text = _SCHEME.sub(lambda m: m.group(1) + ZERO_WIDTH_SPACE + m.group(2), text)
+    return _HOST.sub(_split_host, text)

@@ -1,8 +1,11 @@
-"""Buttons on summary messages: 👍 / 👎 votes and "Share in channel" on private summaries."""
+"""Buttons on summary messages: 👍 / 👎 votes, "Share in channel" on private summaries, and "Show
+summary again" (offered when a private summary's answer from Slack was lost), plus a short answer to
+any button of ours this version no longer knows."""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -11,11 +14,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.queue import QueueUnavailableError
 from bot.ratelimit import claim_once
-from bot.slack_app.blocks import SHARE, VOTE_DOWN, VOTE_UP, summary_posts
+from bot.slack_app.blocks import SHARE, SHOW_AGAIN, VOTE_DOWN, VOTE_UP, summary_posts
 from bot.slack_app.flow import Deps
 
 log = logging.getLogger("recap.slack.actions")
 
+OUTDATED = "This button is from an older version of Recap and no longer works. Run `/summarize` again."
 VOTE_FAILED = ":warning: I could not record your vote just now. Please try again in a minute."
 
 
@@ -92,6 +96,23 @@ def register(app: App, deps: Deps) -> None:
         deps.store().mark_delivered(row.id, reference)  # reactions on the shared post now count
         _private_note(respond, "Shared in the channel.")
 
+    def show_again(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        summary_id = _summary_id(body)
+        row = deps.store().get_summary(summary_id) if summary_id is not None else None
+        clicker = (body.get("user") or {}).get("id", "")
+        if row is None or row.requester != clicker:  # only its requester ever saw this private summary
+            _private_note(respond, "That summary is no longer stored.")
+            return
+        for post in summary_posts(row.text, row.id, row.message_count, private=True):
+            respond(text=post.text, blocks=post.blocks, response_type="ephemeral", replace_original=False)
+
+    def outdated(ack: Ack, respond: Respond) -> None:
+        ack()
+        _private_note(respond, OUTDATED)
+
     app.action(VOTE_UP)(vote)
     app.action(VOTE_DOWN)(vote)
     app.action(SHARE)(share)
+    app.action(SHOW_AGAIN)(show_again)
+    app.action(re.compile(r"^recap_"))(outdated)  # a button from an older Recap: answered, not ignored

@@ -1,11 +1,20 @@
 """Build the Bolt app: one WebClient with Slack's Retry-After handling, listeners grouped by kind.
 
 process_before_response stays False (Bolt's default): acks go back at once and the slow work runs
-in lazy listeners, so every command, shortcut and mention is acknowledged within Slack's 3 s.
+in lazy listeners, so every command, shortcut and mention is acknowledged within Slack's 3 s. The
+lazy listeners of summary requests only hand the request to ``Deps.collector``, where history reads
+may wait out Slack's rate limits without taking a thread an ack needs.
+
+No message text in logs: Bolt logs the whole body of a request whose signature fails (INFO) and of
+an unhandled request (WARNING); slack_sdk logs request and response bodies at DEBUG. Bolt gets our
+logger, which carries a filter that drops records quoting a body, and the libraries' own loggers
+are held at WARNING.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -18,9 +27,35 @@ from bot.queue import redis_connection
 from bot.slack_app import actions, commands, events, shortcuts
 from bot.slack_app.flow import Deps
 
-# Acks and lazy listeners share Bolt's executor; slow history reads must never queue an ack
-# behind them, so the pool is much larger than Bolt's default of 5.
+# Acks and lazy listeners share Bolt's executor (collections have their own), so an ack never waits
+# behind another request's work; the pool is larger than Bolt's default of 5 for bursts.
 LISTENER_THREADS = 32
+BOLT_LOGGER = "recap.slack.bolt"
+_QUIET = ("slack_bolt", "slack_sdk")
+_BODY_WORDS = ("body", "Unhandled request", "payload")
+
+
+class NoBodies(logging.Filter):
+    """Drops the library records that quote a request body (messages, shortcut payloads)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not any(word in text for word in _BODY_WORDS)
+
+
+def bolt_logger() -> logging.Logger:
+    """The logger Bolt uses for the app and every middleware (each copies its level and filters)."""
+    logger = logging.getLogger(BOLT_LOGGER)
+    logger.setLevel(logging.WARNING)
+    if not any(isinstance(f, NoBodies) for f in logger.filters):
+        logger.addFilter(NoBodies())
+    for name in _QUIET:
+        quiet = logging.getLogger(name)
+        if quiet.level < logging.WARNING:  # NOTSET included
+            quiet.setLevel(logging.WARNING)
+        if not any(isinstance(f, NoBodies) for f in quiet.filters):
+            quiet.addFilter(NoBodies())
+    return logger
 
 
 def _secret(value: Any) -> str | None:
@@ -46,9 +81,12 @@ def build_app(
     connection: Redis | None = None,
     client: WebClient | None = None,
     listener_executor: Executor | None = None,
+    collection_executor: Executor | None = None,
+    stopping: threading.Event | None = None,
     token_verification: bool = True,
 ) -> App:
-    """The Recap Bolt app. ``connection`` and ``listener_executor`` are for tests and embedding."""
+    """The Recap Bolt app. ``connection``, the executors and ``stopping`` (set it to end rate-limit
+    waits at shutdown) are for tests and embedding."""
     if settings.slack_bot_token is None:
         raise ValueError("RECAP_SLACK_BOT_TOKEN is not set (the xoxb- bot token of your Slack app)")
     app = App(
@@ -58,8 +96,13 @@ def build_app(
         token_verification_enabled=token_verification,
         listener_executor=listener_executor or ThreadPoolExecutor(LISTENER_THREADS, "recap-slack"),
         raise_error_for_unhandled_request=False,
+        logger=bolt_logger(),
     )
     deps = Deps(settings=settings, connection=connection or redis_connection(settings))
+    if collection_executor is not None:
+        deps.collector = collection_executor
+    if stopping is not None:
+        deps.stopping = stopping
     for group in (commands, shortcuts, events, actions):
         group.register(app, deps)
     return app

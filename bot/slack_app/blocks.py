@@ -1,6 +1,7 @@
 """Slack message layout for summaries: escaped mrkdwn, sections within Slack's limits, vote buttons.
 
-Generated text is untrusted: it is defused (no @here/@channel words) and then escaped (&, <, >),
+Generated text is untrusted: it is defused (no @here/@channel words, no URL or host Slack would
+auto-link) and then escaped (&, <, >, per https://api.slack.com/reference/surfaces/formatting#escaping),
 so it can never form <!channel>, <!here>, <@U…> or a link.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dialogue import defuse_mentions
+from bot.dialogue import defuse_links, defuse_mentions
 
 SECTION_LIMIT = 3000  # characters of text in one section block
 SECTIONS_PER_MESSAGE = 45  # Slack allows 50 blocks per message; leave room for header and buttons
@@ -20,11 +21,21 @@ FALLBACK_LIMIT = 3000  # the notification text; the blocks carry the whole summa
 VOTE_UP = "recap_vote_up"
 VOTE_DOWN = "recap_vote_down"
 SHARE = "recap_share"
+SHOW_AGAIN = "recap_show_again"
+IN_DOUBT_NOTE = "If your summary (or a part of it) is missing above, Slack lost track of it: show it again."
+
+
+def show_again_post(summary_id: int) -> SlackPost:
+    """A private note with a button that shows a stored summary to its requester once more."""
+    button = _button(SHOW_AGAIN, str(summary_id), "Show summary again")
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": IN_DOUBT_NOTE}},
+              {"type": "actions", "block_id": f"recap_again_{summary_id}", "elements": [button]}]
+    return SlackPost(text=IN_DOUBT_NOTE, blocks=blocks)
 
 
 def escape(text: str) -> str:
     """Plain text -> Slack mrkdwn that renders as the same text and never pings or links."""
-    text = defuse_mentions(text)
+    text = defuse_links(defuse_mentions(text))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -49,6 +60,10 @@ def split_sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     if rest:
         parts.append(rest)
     return parts or ["(empty summary)"]
+
+
+class EmptySummaryError(ValueError):
+    """The model wrote nothing (or only spaces): there is no summary to post."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +105,10 @@ def _messages(sections: list[str]) -> list[list[str]]:
 
 
 def summary_posts(text: str, summary_id: int, message_count: int, private: bool) -> list[SlackPost]:
-    """One post in practice; very long summaries become several, buttons on the last one."""
+    """One post in practice; very long summaries become several, buttons on the last one.
+    Refuses an empty text: a "Recap summary" header over nothing would look like a success."""
+    if not defuse_mentions(text).strip():
+        raise EmptySummaryError(f"summary {summary_id} is empty")
     chunks = _messages(split_sections(escape(text)))
     posts: list[SlackPost] = []
     for number, chunk in enumerate(chunks):

@@ -20,7 +20,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.slack_app import admin_commands
-from bot.slack_app.flow import Deps, SummaryRequest, responder, run_summary
+from bot.slack_app.flow import Deps, SummaryRequest, responder, start_summary
 
 log = logging.getLogger("recap.slack.commands")
 
@@ -34,7 +34,7 @@ USAGE = (
 )
 ADMIN_WORDS = ("report", "sharing")
 REPORT_ACK = "Building the Recap report…"
-_DURATION = re.compile(r"^(\d{1,4})(m|min|h|d)$")
+_DURATION = re.compile(r"^([0-9]{1,4})(m|min|h|d)$")  # ASCII digits only: int("²") fails
 _UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
 MAX_RANGE_S = 90 * 86400
 
@@ -60,7 +60,7 @@ def parse_args(text: str) -> SummarizeArgs:
             public = True
         elif duration and range_s is None:
             range_s = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2)]
-        elif word.isdigit() and count is None:
+        elif word.isascii() and word.isdigit() and count is None:
             count = int(word)
         else:
             raise UsageError(word)
@@ -129,7 +129,7 @@ def register(app: App, deps: Deps) -> None:
         except UsageError:
             return  # answered by the ack
         request = build_request(command, args, deps.settings, time.time())
-        run_summary(request, client, responder(respond), deps)
+        start_summary(request, client, responder(respond), deps)
 
     app.command(COMMAND)(ack=ack_command, lazy=[summarize])
 

@@ -2,31 +2,37 @@
 
 Private summaries go to the requester through the command's ``response_url`` (valid 30 min, 5 uses),
 falling back to chat.postEphemeral. Public and thread summaries are posted with chat.postMessage,
-in the thread when there is one. 429, 5xx and network errors raise TransientDeliveryError so RQ
-retries the job.
+in the thread when there is one. Every Web API call goes through ``bot.slack_app.webapi.call_api``:
+short 429s are waited out, long ones raise ``TransientDeliveryError(retry_after_s=...)`` so the worker
+reschedules the job for when Slack's limit ends.
 
 A post whose answer was lost (Slack accepted it, then the connection dropped) is "in doubt" in the
 ledger; the retry looks for it by its metadata marker (bot.slack_app.posted) and adopts it rather
-than posting twice. Private (ephemeral) parts cannot be looked up, so a lost answer there can still
-show the requester a part twice.
+than posting twice. Ephemeral posts cannot be looked up, so a response_url post whose answer never
+came (read timeout, reset after sending) is taken as shown and never repeated: Slack applies such
+posts in practice, and repeating would show the requester the summary twice.
 """
 
 from __future__ import annotations
 
+import enum
+import http.client
 import logging
 import time
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
-from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.webhook import WebhookClient
 
 from bot.delivery import DeliveredSummary, TransientDeliveryError
 from bot.queue import SummaryJob, redis_connection
-from bot.slack_app.blocks import SlackPost, summary_posts
+from bot.slack_app.blocks import EmptySummaryError, SlackPost, show_again_post, summary_posts
 from bot.slack_app.posted import Marker, find_marked, marker
+from bot.slack_app.webapi import ReadRetryHandler, SlackDeliveryError, call_api, web_client
+
+__all__ = ["ReadRetryHandler", "SlackDeliveryError", "call_api", "deliver", "notify_failure", "post_marked",
+           "web_client"]
 
 log = logging.getLogger("recap.slack.deliver")
 
@@ -34,60 +40,33 @@ LEDGER_TTL_S = 7 * 86400  # outlives every retry and the failed-job TTL of the j
 PRIVATE_REF = "private"  # ephemeral posts have no lasting ts
 MARKER = "recap_summary"  # metadata event type of every public summary part
 CLOCK_SKEW_S = 300  # the search for an in-doubt part starts this long before our clock says it was sent
-_POSTS = ("chat.postMessage", "chat.postEphemeral")
+RESPONSE_URL_TIMEOUT_S = 15
+EMPTY_SUMMARY = (
+    "The summarizer produced an empty summary for this conversation, so there is nothing to post. "
+    "Try again, or pick a longer range (`/summarize 2h`)."
+)
 
 
-class SlackDeliveryError(RuntimeError):
-    """Slack refused the post for a reason retrying will not fix (channel gone, bot removed...)."""
+class Sent(enum.Enum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # expired, used up, rate limited or never sent: another way must be tried
+    IN_DOUBT = "in doubt"  # sent, but no answer came: Slack may well have shown it
 
 
-class ReadRetryHandler(ConnectionErrorRetryHandler):
-    """slack_sdk's connection-error retry, but never for a post: a reset after Slack accepted it would
-    post it twice. A failed post fails the attempt instead, and the job's retry checks for it first."""
-
-    def _can_retry(self, *, request: HttpRequest, **kwargs: Any) -> bool:
-        return not request.url.endswith(_POSTS) and super()._can_retry(request=request, **kwargs)
-
-
-def web_client(settings: Any) -> WebClient:
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=15, retry_handlers=[ReadRetryHandler()])
-
-
-def _retry_after(exc: SlackApiError) -> float | None:
-    """Slack's Retry-After header (seconds), when it sent one: the job waits exactly that long."""
-    headers = {str(key).lower(): value for key, value in (exc.response.headers or {}).items()}
-    value = headers.get("retry-after")
-    value = value[0] if isinstance(value, list) and value else value
+def _via_response_url(url: str, post: SlackPost) -> Sent:
+    """Post to a response_url once (no client retries: a resend after a lost answer shows it twice)."""
+    client = WebhookClient(url, timeout=RESPONSE_URL_TIMEOUT_S, retry_handlers=[])
     try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def call_api(method: Any, **params: Any) -> Any:
-    """Run one Web API call, sorting errors into transient (retry the job) and permanent."""
-    try:
-        return method(**params)
-    except SlackApiError as exc:
-        status = exc.response.status_code
-        error = exc.response.get("error")
-        if status == 429 or status >= 500 or error in ("ratelimited", "service_unavailable", "fatal_error"):
-            raise TransientDeliveryError(f"Slack answered {status} {error}", retry_after_s=_retry_after(exc)) from exc
-        raise SlackDeliveryError(f"Slack refused the post: {error}") from exc
-    except OSError as exc:  # URLError, timeouts, refused connections
-        raise TransientDeliveryError(f"Slack could not be reached: {type(exc).__name__}") from exc
-
-
-def _via_response_url(url: str, post: SlackPost) -> bool:
-    """True if Slack accepted the post; False when the URL expired or was used up (then fall back)."""
-    try:
-        response = WebhookClient(url, timeout=15).send(
+        response = client.send(
             text=post.text, blocks=post.blocks or None, response_type="ephemeral", replace_original=False,
         )
+    except URLError:  # refused, DNS: the request never reached Slack
+        return Sent.REFUSED
+    except (TimeoutError, ConnectionError, http.client.HTTPException):
+        return Sent.IN_DOUBT  # the request went out; its answer did not come back
     except OSError:
-        return False
-    return response.status_code == 200
+        return Sent.REFUSED
+    return Sent.ACCEPTED if response.status_code == 200 else Sent.REFUSED
 
 
 class PostLedger:
@@ -134,16 +113,34 @@ def _ephemeral(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
     call_api(client.chat_postEphemeral, **params)
 
 
-def _private(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> None:
+def _private(
+    client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger, summary_id: int
+) -> None:
     url = job.destination.get("response_url")
     done = ledger.posted()
+    in_doubt = False
     for part, post in enumerate(posts):
         if part in done:
             continue
-        if not (url and _via_response_url(url, post)):
+        sent = _via_response_url(url, post) if url else Sent.REFUSED
+        if sent is Sent.IN_DOUBT:
+            log.warning("request %s: part %d sent to response_url, answer lost; not repeated", job.request_id, part)
+            in_doubt = True
+        elif sent is Sent.REFUSED:
             url = None  # expired (30 min) or used up (5 uses): the rest goes by chat.postEphemeral
             _ephemeral(client, job, post)
         ledger.record(part, PRIVATE_REF)
+    if in_doubt:
+        _offer_show_again(client, job, summary_id)
+
+
+def _offer_show_again(client: WebClient, job: SummaryJob, summary_id: int) -> None:
+    """After a lost answer the summary was most likely shown; if it was not, the requester can ask for
+    it (bot.slack_app.actions) rather than being shown it twice unasked."""
+    try:
+        _ephemeral(client, job, show_again_post(summary_id))
+    except (TransientDeliveryError, SlackDeliveryError) as exc:
+        log.warning("request %s: could not offer to show the summary again (%s)", job.request_id, exc)
 
 
 def _public(client: WebClient, job: SummaryJob, posts: list[SlackPost], ledger: PostLedger) -> str:
@@ -191,11 +188,16 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
     """Post the summary; returns "{channel}:{ts}" for public posts (reactions find it), else None.
     Safe to call again for the same job: parts already posted are not posted twice."""
     private = not (job.public or job.thread)
-    posts = summary_posts(summary.text, summary.summary_id, summary.message_count, private=private)
+    try:
+        posts = summary_posts(summary.text, summary.summary_id, summary.message_count, private=private)
+    except EmptySummaryError:
+        log.warning("summary %s is empty: the requester is told, nothing is posted", summary.summary_id)
+        notify_failure(job, EMPTY_SUMMARY, settings)
+        return None
     client = web_client(settings)
     ledger = PostLedger(settings, job.request_id)
     if private:
-        _private(client, job, posts, ledger)
+        _private(client, job, posts, ledger, summary.summary_id)
         log.info("summary %s delivered privately in %s", summary.summary_id, job.channel)
         return None
     reference = _public(client, job, posts, ledger)
@@ -203,9 +205,29 @@ def deliver(job: SummaryJob, summary: DeliveredSummary, settings: Any) -> str | 
     return reference
 
 
+def _notice_by_dm(client: WebClient, job: SummaryJob, post: SlackPost) -> None:
+    opened = call_api(client.conversations_open, users=job.requester)
+    call_api(client.chat_postMessage, channel=opened["channel"]["id"], text=post.text, unfurl_links=False)
+
+
 def notify_failure(job: SummaryJob, reason: str, settings: Any) -> None:
-    """Tell the requester, privately, that their summary failed."""
+    """Tell the requester, privately, that their summary failed: the response_url, then an ephemeral
+    message, then a DM from Recap. Short rate limits are waited out in place; a long one on the ephemeral
+    raises ``TransientDeliveryError(retry_after_s=...)`` so the worker sends the notice again after it
+    (worker.notices); a refusal (the requester left the channel, the channel is gone) or an outage goes
+    to the DM instead."""
     post = SlackPost(text=f":warning: {reason}", blocks=[])
     url = job.destination.get("response_url")
-    if not (url and _via_response_url(url, post)):
-        _ephemeral(web_client(settings), job, post)
+    if url and _via_response_url(url, post) is not Sent.REFUSED:
+        return
+    client = web_client(settings)
+    try:
+        _ephemeral(client, job, post)
+    except TransientDeliveryError as exc:
+        if exc.retry_after_s is not None:
+            raise
+        log.warning("request %s: failure notice not posted in the channel (%s); sending a DM", job.request_id, exc)
+        _notice_by_dm(client, job, post)
+    except SlackDeliveryError as exc:
+        log.warning("request %s: failure notice refused in the channel (%s); sending a DM", job.request_id, exc)
+        _notice_by_dm(client, job, post)

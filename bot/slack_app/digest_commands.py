@@ -33,8 +33,8 @@ NOT_ADMIN = (
     "Only workspace admins and owners (or the operator's digest admins) can change this channel's digest."
 )
 _CHANNEL = re.compile(r"^<#(?P<id>[CGD][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>$")
-_WINDOW = re.compile(r"^(?P<n>\d{1,3})h$")
-_MIN = re.compile(r"^min=(?P<n>\d{1,5})$")
+_WINDOW = re.compile(r"^(?P<n>[0-9]{1,3})h$")
+_MIN = re.compile(r"^min=(?P<n>[0-9]{1,5})$")
 
 
 class UsageError(ValueError):

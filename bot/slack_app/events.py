@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.slack_app.flow import Deps, SummaryRequest, ephemeral, run_summary
+from bot.slack_app.flow import Deps, SummaryRequest, ephemeral, start_summary
 
 log = logging.getLogger("recap.slack.events")
 
@@ -55,7 +55,7 @@ def register(app: App, deps: Deps) -> None:
             except Exception:  # noqa: BLE001 - keep the app alive
                 log.exception("could not answer a mention")
             return
-        run_summary(mention_request(body, event, deps.settings), client, notify, deps)
+        start_summary(mention_request(body, event, deps.settings), client, notify, deps)
 
     def on_reaction(body: dict[str, Any], event: dict[str, Any]) -> None:
         rating = vote_for(event.get("reaction", ""))

@@ -8,7 +8,9 @@ is logged.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +20,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.dialogue import EmptyConversationError, format_dialogue
-from bot.queue import QueueUnavailableError, SummaryJob, enqueue_summary
+from bot.queue import BUSY_MESSAGE, QueueBusyError, QueueUnavailableError, SummaryJob, enqueue_summary
 from bot.ratelimit import check_rate_limit, claim_once, extend_claim, release_claim
 from bot.slack_app.collect import Collected, NotInChannelError, UserDirectory, read_thread, read_window
+from bot.slack_app.collect_limits import HistoryLimits, WaitingNote, collection_client
 from bot.slack_app.convert import to_messages
 from bot.store import Store, store_for
 
@@ -30,6 +33,7 @@ log = logging.getLogger("recap.slack.flow")
 # the requester got a final answer) does it get the request's long claim_ttl_s: if the process dies in
 # between, Slack's retry of the event is processed after this instead of being ignored for a day.
 PROCESSING_TTL_S = 60
+COLLECTION_THREADS = 16  # collections waiting on Slack's rate limits sleep here, never on Bolt's ack threads
 
 Notify = Callable[[str], None]
 
@@ -73,13 +77,21 @@ class SummaryRequest:
     destination: dict[str, Any] = field(default_factory=dict)
 
 
+def _collector() -> Executor:
+    return ThreadPoolExecutor(COLLECTION_THREADS, "recap-slack-collect")
+
+
 @dataclass
 class Deps:
-    """What the listeners share: settings, one Redis client (a thread-safe pool), the name cache."""
+    """What the listeners share: settings, one Redis client (a thread-safe pool), the name cache, the
+    executor collections run on, and the event that ends their rate-limit waits at shutdown."""
 
     settings: Any
     connection: Redis
     users: UserDirectory = field(default_factory=UserDirectory)
+    collector: Executor = field(default_factory=_collector)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    limits: HistoryLimits = field(default_factory=HistoryLimits)
 
     def store(self) -> Store:
         """Opened on first use, so the app starts (and acks) even while the database is slow."""
@@ -125,8 +137,14 @@ def check_request(request: SummaryRequest) -> SummaryRequest:
     return request
 
 
-def _job(request: SummaryRequest, client: WebClient, deps: Deps) -> tuple[SummaryJob, str]:
+def _job(request: SummaryRequest, client: WebClient, waiting: WaitingNote, deps: Deps) -> tuple[SummaryJob, str]:
     """The job, and what to add to the "Summarizing…" note when the cap left messages out."""
+
+    def limited(seconds: float) -> None:
+        waiting(seconds)
+        deps.limits.limited(request.team, seconds)
+
+    client = collection_client(client, limited, deps.stopping)
     raw = _collect(request, client)
     messages = to_messages(raw, deps.users.names_for(client, raw))
     dialogue = format_dialogue(messages)
@@ -154,7 +172,26 @@ def _gate(request: SummaryRequest, notify: Notify, deps: Deps) -> bool:
     return True
 
 
-def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps: Deps) -> None:
+def start_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps: Deps) -> None:
+    """Hand the request to the collection executor and return: the lazy listener's Bolt thread is free
+    at once, however long Slack makes the reading wait."""
+    waiting = WaitingNote(notify)
+
+    def collect() -> None:
+        deps.limits.started(request.team, waiting)
+        run_summary(request, client, notify, deps, waiting)
+
+    deps.limits.queued(request.team, waiting)  # told at once while the workspace is rate limited
+    try:
+        deps.collector.submit(collect)
+    except RuntimeError:  # the executor is shutting down
+        deps.limits.started(request.team, waiting)
+        log.warning("request %s arrived during shutdown; Slack's retry will bring it back", request.request_id)
+
+
+def run_summary(
+    request: SummaryRequest, client: WebClient, notify: Notify, deps: Deps, waiting: WaitingNote | None = None
+) -> None:
     """Never raises: the requester always hears what happened."""
     claimed = False
     release = True  # release the claim unless the requester got a final answer
@@ -162,8 +199,11 @@ def run_summary(request: SummaryRequest, client: WebClient, notify: Notify, deps
         if not _gate(check_request(request), notify, deps):
             return
         claimed = True
-        job, capped = _job(request, client, deps)
+        job, capped = _job(request, client, waiting or WaitingNote(notify), deps)
         enqueued = enqueue_summary(job, deps.settings, deps.connection)
+    except QueueBusyError:
+        log.info("request %s: queue full, refused", request.request_id)
+        message = BUSY_MESSAGE
     except QueueUnavailableError:
         log.warning("request %s: Redis unavailable", request.request_id)
         message = REDIS_DOWN

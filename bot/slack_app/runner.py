@@ -1,4 +1,7 @@
-"""`recap slack`: run the Bolt app in Socket Mode (default, no public URL) or HTTP mode (/slack/events)."""
+"""`recap slack`: run the Bolt app in Socket Mode (default, no public URL) or HTTP mode (/slack/events).
+
+HTTP mode serves the app with uvicorn (bot.slack_app.server), with GET /health beside it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from config.settings import ConfigError
 
 log = logging.getLogger("recap.slack")
 
-EVENTS_PATH = "/slack/events"
+EVENTS_PATH = "/slack/events"  # bot.slack_app.server serves it
 
 
 def check_settings(settings: Any) -> None:
@@ -34,13 +37,16 @@ def run(settings: Any) -> None:
     check_settings(settings)
     app = build_app(settings)
     if settings.slack_mode == "http":
-        log.info("Slack app listening on port %s at %s", settings.slack_port, EVENTS_PATH)
-        app.start(port=settings.slack_port, path=EVENTS_PATH)
+        from bot.queue import redis_connection
+        from bot.slack_app.server import serve
+
+        log.info("Slack app listening on %s:%s at %s", settings.slack_host, settings.slack_port, EVENTS_PATH)
+        serve(app, settings, health=redis_connection(settings).ping)
         return
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from bot.slack_app.socket import CheckedSocketModeHandler
 
     log.info("Slack app connecting in Socket Mode")
-    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    CheckedSocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
 
 def slack(

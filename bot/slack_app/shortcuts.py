@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.slack_app.flow import Deps, SummaryRequest, responder, run_summary
+from bot.slack_app.flow import Deps, SummaryRequest, responder, start_summary
 
 CALLBACK_ID = "recap_summarize_thread"
 DOUBLE_CLICK_S = 60  # a second click on the same thread by the same person within this is a repeat
@@ -38,6 +38,6 @@ def register(app: App, deps: Deps) -> None:
         ack()
 
     def summarize_thread(shortcut: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        run_summary(build_request(shortcut, deps.settings), client, responder(respond), deps)
+        start_summary(build_request(shortcut, deps.settings), client, responder(respond), deps)
 
     app.shortcut(CALLBACK_ID)(ack=ack_shortcut, lazy=[summarize_thread])

@@ -10,6 +10,8 @@ metadata, real time stamps), as on Slack; ``lose_response`` accepts a call, then
 unanswered (Slack took the post, the response was lost). It can answer one 429 with Retry-After per
 method (at once or after n calls), be slow, expire
 response URLs (and refuse a sixth use of one, as Slack does), or fail a method with a Slack error.
+Rate limits follow https://api.slack.com/apis/rate-limits: HTTP 429, ``{"ok": false, "error": "ratelimited"}``
+and a ``Retry-After`` header in seconds; the call is not applied.
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ class FakeSlackAPI:
         self.rate_limit_once: dict[str, int] = {}  # method -> Retry-After seconds, answered once
         # method -> (calls to let through first, Retry-After seconds): one 429 later on, e.g. on part 2
         self.rate_limit_after: dict[str, tuple[int, int]] = {}
-        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering
+        # method -> [429s left, Retry-After seconds]: answered that many times in a row (e.g. 3 x 40 s)
+        self.rate_limit_times: dict[str, list[int]] = {}
+        # method -> Retry-After seconds: every call is refused until ``lift_rate_limit``, as in a storm
+        self.rate_limited: dict[str, int] = {}
+        self.delays: dict[str, float] = {}  # method -> seconds to wait before answering ("response_url" too)
         self.errors: dict[str, str] = {}  # method -> Slack error code to answer with
         self.expired_urls: set[str] = set()  # response_url ids that answer 404 expired_url
         self.response_url_uses: dict[str, int] = {}  # response_url id -> posts accepted so far
@@ -124,9 +130,12 @@ class FakeSlackAPI:
         call = Call(method, params)
         with self._lock:
             self.calls.append(call)
-            retry_after = self.rate_limit_once.pop(method, None)
+            retry_after = self.rate_limit_once.pop(method, None) or self.rate_limited.get(method)
             if retry_after is None and method in self.rate_limit_after:
                 retry_after = self._rate_limit_later(method)
+            if retry_after is None and self.rate_limit_times.get(method, [0])[0] > 0:
+                self.rate_limit_times[method][0] -= 1
+                retry_after = self.rate_limit_times[method][1]
         if retry_after is not None:
             call.accepted = False
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
@@ -138,6 +147,11 @@ class FakeSlackAPI:
         body = handler(params)
         call.accepted, call.response = bool(body.get("ok")), body
         return 200, body, {}
+
+    def lift_rate_limit(self, *methods: str) -> None:
+        with self._lock:
+            for method in methods:
+                self.rate_limited.pop(method, None)
 
     def drops_response(self, method: str) -> bool:
         """Whether to close this call's connection without an answer (it was handled all the same)."""
@@ -269,6 +283,7 @@ class FakeSlackAPI:
             if not refused:
                 self.response_url_uses[name] = self.response_url_uses.get(name, 0) + 1
             self.calls.append(Call("response_url", {**body, "_url": name}, accepted=not refused))
+        time.sleep(self.delays.get("response_url", 0))  # applied at once, answered late (a slow Slack)
         if refused:
             return 404, "used_url" if used_up else "expired_url"
         return 200, "ok"

@@ -32,5 +32,6 @@ def slack_settings(settings: Settings, fake_slack: FakeSlackAPI) -> Iterator[Set
 def slack(slack_settings: Settings, fake_slack: FakeSlackAPI, redis_conn: Redis) -> Iterator[SlackHarness]:
     harness = make_harness(slack_settings, fake_slack, redis_conn)
     yield harness
+    harness.stopping.set()  # a collection still waiting on a rate limit gives up now
     harness.executor.drain()
     harness.executor.shutdown(wait=True)

@@ -31,10 +31,11 @@ THREAD_TS = f"{NOW - 3000:.6f}"
 class TrackingExecutor(ThreadPoolExecutor):
     """Bolt's listener executor, remembering every task so tests can wait for lazy listeners."""
 
-    def __init__(self) -> None:
-        super().__init__(max_workers=8)
+    def __init__(self, max_workers: int = 8, partner: TrackingExecutor | None = None) -> None:
+        super().__init__(max_workers=max_workers)
         self.futures: list[Future[Any]] = []
         self._lock = threading.Lock()
+        self.partner = partner  # the collection executor: drained (and shut down) with this one
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         future = super().submit(fn, *args, **kwargs)
@@ -42,12 +43,22 @@ class TrackingExecutor(ThreadPoolExecutor):
             self.futures.append(future)
         return future
 
+    def pending(self) -> list[Future[Any]]:
+        with self._lock:
+            mine = [f for f in self.futures if not f.done()]
+        return mine + (self.partner.pending() if self.partner else [])
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        if self.partner:
+            self.partner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
     def drain(self, timeout: float = 30) -> None:
-        """Wait until every submitted task (including ones submitted meanwhile) has finished."""
+        """Wait until every submitted task (including ones submitted meanwhile, in the partner too)
+        has finished."""
         deadline = time.monotonic() + timeout
         while True:
-            with self._lock:
-                pending = [f for f in self.futures if not f.done()]
+            pending = self.pending()
             if not pending:
                 return
             if time.monotonic() > deadline:
@@ -79,6 +90,7 @@ class SlackHarness:
                  executor: TrackingExecutor) -> None:
         self.app, self.fake, self.settings, self.redis, self.executor = app, fake, settings, redis, executor
         self.verifier = SignatureVerifier(SIGNING_SECRET)
+        self.stopping = threading.Event()  # set: collections stop waiting on Slack's rate limits
         self._counter = 0
 
     # Signed requests, dispatched the way Bolt's scenario tests do
@@ -167,11 +179,18 @@ class SlackHarness:
 
 
 def make_harness(
-    settings: Settings, fake: FakeSlackAPI, redis: Redis, app_redis: Redis | None = None
+    settings: Settings, fake: FakeSlackAPI, redis: Redis, app_redis: Redis | None = None,
+    listener_threads: int = 8, collection_threads: int = 8,
 ) -> SlackHarness:
-    executor = TrackingExecutor()
-    app = build_app(settings, connection=app_redis or redis, listener_executor=executor)
-    return SlackHarness(app, fake, settings, redis, executor)
+    """The app as ``recap slack`` builds it, with executors the test can drain: Bolt's listener
+    threads (acks, lazy listeners) and, separately, the collection threads."""
+    executor = TrackingExecutor(listener_threads, partner=TrackingExecutor(collection_threads))
+    stopping = threading.Event()
+    app = build_app(settings, connection=app_redis or redis, listener_executor=executor,
+                    collection_executor=executor.partner, stopping=stopping)
+    harness = SlackHarness(app, fake, settings, redis, executor)
+    harness.stopping = stopping
+    return harness
 
 
 

@@ -138,12 +138,13 @@ def _job(**destination: str) -> SummaryJob:
 
 
 def test_a_retried_delivery_never_posts_a_part_twice(slack: SlackHarness) -> None:
-    """Part 2 gets a 429 (the job is retried); the retry posts what is left, a later retry nothing."""
+    """Part 2 gets a long 429 (the job is rescheduled); the retry posts what is left, a later retry nothing."""
     summary = DeliveredSummary(5, LONG, "m", None, "v1", 40)
     expected = [_sections_of(post) for post in layout(LONG, 5, 40, private=False)]
-    slack.fake.rate_limit_after["chat.postMessage"] = (1, 0)
-    with pytest.raises(TransientDeliveryError):
+    slack.fake.rate_limit_after["chat.postMessage"] = (1, 40)
+    with pytest.raises(TransientDeliveryError) as limited:
         deliver.deliver(_job(), summary, slack.settings)
+    assert limited.value.retry_after_s == 40  # Slack's own wait, for the worker's reschedule
     reference = deliver.deliver(_job(), summary, slack.settings)
     again = deliver.deliver(_job(), summary, slack.settings)  # e.g. the job failed after posting
     posted = [_sections(call) for call in slack.fake.posts()]
