@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,14 +143,33 @@ def purge_command() -> None:
     typer.echo(f"Removed {removed} summaries older than {settings.retention_days} days.")
 
 
+def _tiny_data(data: Path | None) -> Path | None:
+    """--data, else DialogSum at RECAP_DIALOGSUM_DIR when it is there, else None (generated chats)."""
+    if data is not None:
+        if not data.exists():
+            raise FileNotFoundError(f"No such file or folder for --data: {data}")
+        return data
+    configured = os.environ.get("RECAP_DIALOGSUM_DIR")
+    if configured and (Path(configured) / "train.jsonl").is_file():
+        return Path(configured)
+    return None
+
+
 @model_app.command("tiny")
-def tiny_command(folder: Annotated[Path, typer.Argument(help="Where to save it.")]) -> None:
+def tiny_command(
+    folder: Annotated[Path, typer.Argument(help="Where to save it.")],
+    data: Annotated[Path | None, typer.Option(help="Tokenizer text: a DialogSum folder, a JSONL file with "
+                                                   "dialogue/summary, or a text file (default: RECAP_DIALOGSUM_DIR "
+                                                   "when set, else chats Recap generates).")] = None,
+) -> None:
     """Build a tiny random T5 (for smoke tests on machines without internet; its summaries are noise)."""
     from worker.model.tiny import build_tiny_t5
 
+    source = _tiny_data(data)
     with console.status("Building a tiny T5…"):
-        path = build_tiny_t5(folder)
-    typer.echo(f"Saved to {path}. Try: recap demo --model {path}")
+        path = build_tiny_t5(folder, dialogsum_dir=source, vocab_size=2000)
+    typer.echo(f"Saved a tiny model with random weights (its summaries are noise) to {path}; its tokenizer "
+               f"learned from {source or 'generated chats'}. Try: .venv/bin/recap demo --model {path}")
 
 
 _mounted = False
