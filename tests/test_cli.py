@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,24 @@ def test_doctor_says_what_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     text = out + err
     assert code == 1
     assert "RECAP_REDIS_URL" in text and "RECAP_MODEL" in text and "store: tables ready" in text
+
+
+USAGE_ERRORS = {
+    "no-arguments": ([], "Usage: recap"),
+    "summarize-without-file": (["summarize"], "Missing argument"),
+    "unknown-option": (["--bogus"], "No such option"),
+    "unknown-command": (["bogus"], "No such command"),
+    "demo-port-not-a-number": (["demo", "--port", "abc"], "--port"),
+    "invite-url-without-application-id": (["discord", "invite-url"], "RECAP_DISCORD_APPLICATION_ID"),
+}
+
+
+@pytest.mark.parametrize("argv,expected", list(USAGE_ERRORS.values()), ids=list(USAGE_ERRORS))
+def test_usage_errors_through_the_real_entry_point(argv: list[str], expected: str, tmp_path: Path) -> None:
+    """`python -m recap` runs `recap.cli.main`, the console script's entry point."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RECAP_DISCORD")}
+    done = subprocess.run([sys.executable, "-m", "recap", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=dict(env, COLUMNS="200"))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert expected in done.stdout + done.stderr
