@@ -24,7 +24,7 @@ console = Console(stderr=True)
 FRIENDLY_ERRORS = {
     "ConfigError", "ConversationFormatError", "EmptyConversationError", "ModelLoadError",
     "QueueUnavailableError", "StoreError", "PayloadError", "FileNotFoundError", "IsADirectoryError",
-    "DataError", "MetricsError", "TrainingConfigError",
+    "DataError", "MetricsError", "TrainingConfigError", "ViaQueueError", "DemoStartError",
 }
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model hub id or folder (RECAP_MODEL).")]
@@ -110,9 +110,40 @@ def demo_command(
 ) -> None:
     """Start the local playground: paste a conversation, get a summary, rate it."""
     settings = settings_with(model=model, adapter=adapter, demo_port=port, demo_host=host)
-    from bot.playground.launch import run_demo
+    from bot.playground.launch import DemoStartError, run_demo
 
-    run_demo(settings, start_worker=worker)
+    try:
+        if worker:
+            _check_model_folders(settings)
+        run_demo(settings, start_worker=worker)
+    except (DemoStartError, _model_load_error()) as exc:
+        console.print(f"[red]The demo cannot start:[/red] {exc}\n\n{OFFLINE_ROUTE}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+OFFLINE_ROUTE = (
+    "Without internet, build a tiny test model (random weights: its summaries are noise, but the whole path runs) "
+    "and point the demo at it:\n"
+    "  .venv/bin/recap model tiny ./tiny-t5\n"
+    "  .venv/bin/recap demo --model ./tiny-t5\n"
+    "For real summaries, download a model on a machine with internet "
+    "(hf download google/flan-t5-base --local-dir ./flan-t5-base) and use --model ./flan-t5-base."
+)
+
+
+def _model_load_error() -> type[Exception]:
+    from worker.model.loading import ModelLoadError
+
+    return ModelLoadError
+
+
+def _check_model_folders(settings: Settings) -> None:
+    """Seconds, not a worker start-up: a local model or adapter path that is no saved model fails here."""
+    from worker.model.loading import ADAPTER_SETTING, MODEL_SETTING, local_folder
+
+    local_folder(settings.model, MODEL_SETTING, "config.json")
+    if settings.adapter:
+        local_folder(settings.adapter, ADAPTER_SETTING, "adapter_config.json")
 
 
 @app.command("config")
