@@ -121,3 +121,19 @@ def test_usage_errors_through_the_real_entry_point(argv: list[str], expected: st
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
     assert expected in done.stdout + done.stderr
+
+
+def test_via_queue_without_a_worker_times_out_with_a_message(chat_file: Path, redis_conn, settings,  # noqa: ANN001
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECAP_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("RECAP_STORE_URL", settings.store_url)
+    code, _, err = run(["summarize", str(chat_file), "--via-queue", "--timeout", "1"], capsys)
+    assert code == 2 and "No worker finished the job within 1 s" in err and "Traceback" not in err
+
+
+def test_doctor_says_when_the_model_is_a_random_test_model(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECAP_STORE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    _, out, err = run(["doctor", "--model", str(tiny_model)], capsys)
+    assert "random test model" in " ".join((out + err).split())  # rich wraps long lines
