@@ -178,3 +178,9 @@ def test_health_says_which_model_and_whether_it_is_random(redis_conn: Redis, set
     health = TestClient(create_app(settings)).get("/api/health").json()
     assert health["model"] == settings.model and health["random_test_model"] is True
     assert health["worker"]["state"] == "none" and "recap worker" in health["worker"]["reason"]
+
+
+def test_page_has_one_model_input_panel_and_wraps_long_text(settings: Settings) -> None:
+    page = TestClient(create_app(settings)).get("/").text
+    assert page.count('id="sees"') == 1 and page.count("What the model sees") == 2  # the panel and its JS title
+    assert "overflow-wrap: anywhere" in page and 'id="random-banner"' in page and "sees-legend" in page
