@@ -13,7 +13,11 @@ pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SKIP_LINE = "DialogSum not found: set RECAP_DIALOGSUM_DIR to a folder with train/validation/test.jsonl"
 # A handful of real tests: the tiny model and its tokenizer, the CLI, and files where DialogSum tests are skipped.
-REAL_TESTS = ["tests/test_tiny_model.py", "tests/test_cli.py", "tests/test_dialogue_parsers.py",
+REAL_TESTS = ["tests/test_tiny_model.py::test_the_fixture_model_is_marked_random",
+              "tests/test_tiny_model.py::test_data_option_chooses_the_text",
+              "tests/test_cli.py::test_format_prints_exactly_what_the_model_sees",
+              "tests/test_cli.py::test_summarize_prints_a_summary",
+              "tests/test_dialogue_parsers.py",
               "tests/test_runtime.py::test_loads_from_folder_on_cpu_in_float32",
               "tests/test_runtime.py::test_three_dialogues_one_padded_generate_call"]
 
