@@ -185,3 +185,27 @@ def test_page_has_one_model_input_panel_and_wraps_long_text(settings: Settings) 
     page = TestClient(create_app(settings)).get("/").text
     assert page.count('id="sees"') == 1 and page.count("What the model sees") == 2  # the panel and its JS title
     assert "overflow-wrap: anywhere" in page and 'id="random-banner"' in page and "sees-legend" in page
+
+
+def test_demo_worker_states_reach_the_page(redis_conn: Redis, settings: Settings) -> None:
+    """Loading until the demo's worker registers; once it exits, its last error line is the page's reason."""
+    import subprocess
+    import sys
+    import time
+
+    from bot.playground.workers import DemoWorker
+
+    script = "import sys, time; time.sleep(1.5); print('Error: RECAP_MODEL broke', file=sys.stderr); sys.exit(3)"
+    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    worker = DemoWorker(process, redis_conn, settings)
+    client = TestClient(create_app(settings, workers=worker))
+    job = client.post("/api/summaries", json={"text": PASTED}).json()["job_id"]
+    loading = client.get(f"/api/summaries/{job}").json()
+    assert loading["status"] == "loading" and loading["position"] == 1
+    assert client.get("/api/health").json()["worker"]["state"] == "loading"
+    process.wait(timeout=30)
+    time.sleep(0.1)
+    failed = client.get(f"/api/summaries/{job}").json()
+    assert failed["status"] == "failed"
+    assert "exit status 3" in failed["error"] and "RECAP_MODEL broke" in failed["error"]
+    assert client.get("/api/health").json()["worker"]["state"] == "stopped"

@@ -74,7 +74,7 @@ class DemoWorker:
         if self.process.poll() is not None:
             if self._pump_thread.is_alive():
                 self._pump_thread.join(timeout=2)  # its last lines are the reason
-            return WorkerStatus("stopped", self.reason() + " Restart `recap demo` after fixing it.")
+            return WorkerStatus("stopped", f"{self.reason().rstrip('.')}. Restart `recap demo` after fixing it.")
         if not self._ready:
             try:
                 self._ready = any(w.pid == self.process.pid for w in registered_workers(self.connection, self.settings))
