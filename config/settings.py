@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     demo_port: int = Field(7860, ge=1, le=65535, description="Playground port.")
 
     # --- first-hour ---
+    playground_max_chars: int = Field(
+        16000, ge=200, le=2_000_000,
+        description="Most characters of one playground conversation sent to the worker (also capped at 30 per "
+                    "second of RECAP_JOB_TIMEOUT_S); longer pastes keep their last messages, with a note.",
+    )
 
     # --- worker-faults ---
     delivery_windows_s: dict[str, int] = Field(

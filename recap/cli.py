@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ FRIENDLY_ERRORS = {
     "DataError", "MetricsError", "TrainingConfigError",
     "StoreUnavailableError", "InputTooLongError", "QueueBusyError", "QueueOutOfMemoryError", "QueueMaxClientsError",
 }
+FRIENDLY_ERRORS |= {"ViaQueueError", "DemoStartError"}  # first-hour: --via-queue answers, demo start-up
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model hub id or folder (RECAP_MODEL).")]
 AdapterOpt = Annotated[str | None, typer.Option("--adapter", help="LoRA adapter folder (RECAP_ADAPTER).")]
@@ -111,9 +113,40 @@ def demo_command(
 ) -> None:
     """Start the local playground: paste a conversation, get a summary, rate it."""
     settings = settings_with(model=model, adapter=adapter, demo_port=port, demo_host=host)
-    from bot.playground.launch import run_demo
+    from bot.playground.launch import DemoStartError, run_demo
 
-    run_demo(settings, start_worker=worker)
+    try:
+        if worker:
+            _check_model_folders(settings)
+        run_demo(settings, start_worker=worker)
+    except (DemoStartError, _model_load_error()) as exc:
+        console.print(f"[red]The demo cannot start:[/red] {exc}\n\n{OFFLINE_ROUTE}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+OFFLINE_ROUTE = (
+    "Without internet, build a tiny test model (random weights: its summaries are noise, but the whole path runs) "
+    "and point the demo at it:\n"
+    "  .venv/bin/recap model tiny ./tiny-t5\n"
+    "  .venv/bin/recap demo --model ./tiny-t5\n"
+    "For real summaries, download a model on a machine with internet "
+    "(hf download google/flan-t5-base --local-dir ./flan-t5-base) and use --model ./flan-t5-base."
+)
+
+
+def _model_load_error() -> type[Exception]:
+    from worker.model.loading import ModelLoadError
+
+    return ModelLoadError
+
+
+def _check_model_folders(settings: Settings) -> None:
+    """Seconds, not a worker start-up: a local model or adapter path that is no saved model fails here."""
+    from worker.model.loading import ADAPTER_SETTING, MODEL_SETTING, local_folder
+
+    local_folder(settings.model, MODEL_SETTING, "config.json")
+    if settings.adapter:
+        local_folder(settings.adapter, ADAPTER_SETTING, "adapter_config.json")
 
 
 @app.command("config")
@@ -148,14 +181,33 @@ def purge_command() -> None:
 store_app.command("upgrade")(upgrade_command)
 
 
+def _tiny_data(data: Path | None) -> Path | None:
+    """--data, else DialogSum at RECAP_DIALOGSUM_DIR when it is there, else None (generated chats)."""
+    if data is not None:
+        if not data.exists():
+            raise FileNotFoundError(f"No such file or folder for --data: {data}")
+        return data
+    configured = os.environ.get("RECAP_DIALOGSUM_DIR")
+    if configured and (Path(configured) / "train.jsonl").is_file():
+        return Path(configured)
+    return None
+
+
 @model_app.command("tiny")
-def tiny_command(folder: Annotated[Path, typer.Argument(help="Where to save it.")]) -> None:
+def tiny_command(
+    folder: Annotated[Path, typer.Argument(help="Where to save it.")],
+    data: Annotated[Path | None, typer.Option(help="Tokenizer text: a DialogSum folder, a JSONL file with "
+                                                   "dialogue/summary, or a text file (default: RECAP_DIALOGSUM_DIR "
+                                                   "when set, else chats Recap generates).")] = None,
+) -> None:
     """Build a tiny random T5 (for smoke tests on machines without internet; its summaries are noise)."""
     from worker.model.tiny import build_tiny_t5
 
+    source = _tiny_data(data)
     with console.status("Building a tiny T5…"):
-        path = build_tiny_t5(folder)
-    typer.echo(f"Saved to {path}. Try: recap demo --model {path}")
+        path = build_tiny_t5(folder, dialogsum_dir=source, vocab_size=2000)
+    typer.echo(f"Saved a tiny model with random weights (its summaries are noise) to {path}; its tokenizer "
+               f"learned from {source or 'generated chats'}. Try: .venv/bin/recap demo --model {path}")
 
 
 _mounted = False

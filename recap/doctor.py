@@ -55,8 +55,12 @@ def _model(settings: Any) -> str:
 
     runtime = get_runtime(settings)
     runtime.warmup()
+    from bot.playground.model_info import is_random_test_model
+
     adapter = f" + adapter {runtime.adapter}" if runtime.adapter else ""
-    return f"{runtime.model_id}{adapter} loaded on {runtime.device}"
+    random = " (a random test model from `recap model tiny`: its summaries are noise)" \
+        if is_random_test_model(runtime.model_id) else ""
+    return f"{runtime.model_id}{adapter} loaded on {runtime.device}{random}"
 
 
 def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = True, fix: bool = False) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,40 @@ def test_doctor_says_what_to_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     text = out + err
     assert code == 1
     assert "RECAP_REDIS_URL" in text and "RECAP_MODEL" in text and "store: tables ready" in text
+
+
+USAGE_ERRORS = {
+    "no-arguments": ([], "Usage: recap"),
+    "summarize-without-file": (["summarize"], "Missing argument"),
+    "unknown-option": (["--bogus"], "No such option"),
+    "unknown-command": (["bogus"], "No such command"),
+    "demo-port-not-a-number": (["demo", "--port", "abc"], "--port"),
+    "invite-url-without-application-id": (["discord", "invite-url"], "RECAP_DISCORD_APPLICATION_ID"),
+}
+
+
+@pytest.mark.parametrize("argv,expected", list(USAGE_ERRORS.values()), ids=list(USAGE_ERRORS))
+def test_usage_errors_through_the_real_entry_point(argv: list[str], expected: str, tmp_path: Path) -> None:
+    """`python -m recap` runs `recap.cli.main`, the console script's entry point."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RECAP_DISCORD")}
+    done = subprocess.run([sys.executable, "-m", "recap", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=dict(env, COLUMNS="200"))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert expected in done.stdout + done.stderr
+
+
+def test_via_queue_without_a_worker_times_out_with_a_message(chat_file: Path, redis_conn, settings,  # noqa: ANN001
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECAP_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("RECAP_STORE_URL", settings.store_url)
+    code, _, err = run(["summarize", str(chat_file), "--via-queue", "--timeout", "1"], capsys)
+    assert code == 2 and "No worker finished the job within 1 s" in err and "Traceback" not in err
+
+
+def test_doctor_says_when_the_model_is_a_random_test_model(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RECAP_STORE_URL", f"sqlite:///{tmp_path / 'r.db'}")
+    _, out, err = run(["doctor", "--model", str(tiny_model)], capsys)
+    assert "random test model" in " ".join((out + err).split())  # rich wraps long lines
