@@ -27,7 +27,7 @@ from bot.discord_app.notify import DM, PLAIN, expiry_note, notify_failure, open_
 from bot.discord_app.rest import (
     UP,
     VOTE_EMOJI,
-    defuse_masked_links,
+    defuse_all_links,
     message_body,
     nonce_for,
     split_message,
@@ -61,7 +61,7 @@ def render(job: SummaryJob, summary: DeliveredSummary, intro: str = "") -> list[
         limit, cut = destination.get("limit") or count, destination.get("cut", "older")
         header += f" — I stopped at the limit of {limit} messages, so {cut} ones were left out"
     # Generated text is defused: no `@everyone` or `<@id>` may even look like a mention, no link is live.
-    text = discord.utils.escape_mentions(defuse_masked_links(summary.text.strip()))
+    text = discord.utils.escape_mentions(defuse_all_links(summary.text.strip()))
     parts = [intro, header + ":", text, destination.get("note", "")]
     return split_message("\n".join(part for part in parts if part))
 

@@ -14,6 +14,8 @@ from typing import Any
 import discord
 from discord.http import Route
 
+from bot.dialogue import defuse_links
+
 # Re-exported: the deliverer and the cogs import them from here.
 from bot.discord_app.split import MESSAGE_LIMIT as MESSAGE_LIMIT
 from bot.discord_app.split import split_message as split_message
@@ -38,6 +40,15 @@ def defuse_masked_links(text: str) -> str:
         return f"{label} (`{url}`)" if label else f"`{url}`"
 
     return MASKED_LINK.sub(plain, text)
+
+
+CODE_SPAN = re.compile(r"(`[^`]*`)")
+
+
+def defuse_all_links(text: str) -> str:
+    """Masked links become inline code; every other URL-like word outside code is made inert."""
+    parts = CODE_SPAN.split(defuse_masked_links(text))
+    return "".join(part if CODE_SPAN.fullmatch(part) else defuse_links(part) for part in parts)
 
 
 def api_base(settings: Any) -> str:

@@ -4,6 +4,7 @@ and nothing the model writes becomes a live link."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -158,7 +159,8 @@ def test_model_written_markdown_links_are_posted_dead(fake_discord: FakeDiscord,
                      "user_id": ALICE["id"], "created_at": time.time(), "scope": "the last 24 h"},
     )
     text = ("Alice shared [the release notes](https://evil.example/login) and [docs](<https://docs.example/a>) "
-            'and [a](https://x.example/p "title") then [](https://bare.example).')
+            'and [a](https://x.example/p "title") then [](https://bare.example). '
+            "See https://evil.example/bare and [link: evil.example].")
     deliver(job, DeliveredSummary(5, text, "tiny", None, "v1", 2), dsettings)
 
     [seen] = fake_discord.seen_by_user("links")
@@ -167,3 +169,5 @@ def test_model_written_markdown_links_are_posted_dead(fake_discord: FakeDiscord,
     for url in ("https://evil.example/login", "https://docs.example/a", "https://x.example/p", "https://bare.example"):
         assert f"`{url}`" in content  # shown as code, which Discord never links
     assert "the release notes (`https://evil.example/login`)" in content
+    outside_code = re.sub(r"`[^`]*`", "", content)
+    assert "https://" not in outside_code and "evil.example" not in outside_code  # bare URL and placeholder dead

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from worker.model.generation import GenerationSettings
 from worker.model.loading import (
     ADAPTER_SETTING,
     MODEL_SETTING,
@@ -21,7 +22,6 @@ from worker.model.loading import (
     looks_local,
     resolve_device,
 )
-from worker.model.generation import GenerationSettings
 from worker.model.longinput import map_reduce
 from worker.model.prompt import DEFAULT_PROMPT, PromptTemplate, load_prompt
 
