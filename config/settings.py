@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # --- store-queue ---
 
     # --- training ---
+    export_min_rows: int = Field(
+        50, ge=0, description="`recap train export-feedback` refuses to write fewer distinct dialogues than this."
+    )
 
     # --- slack ---
 
