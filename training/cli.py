@@ -201,6 +201,7 @@ def _min_rows(value: int | None) -> int:
     return int(getattr(load_settings(), "export_min_rows", 50))
 
 
+from training import cli_tune  # noqa: E402, F401 - registers tune-generation and gate on eval_app
 from training.cli_eval import report_command  # noqa: E402 - also registers the eval commands on eval_app
 
 __all__ = ["eval_app", "full", "lora", "report_command", "sweep", "train_app"]
