@@ -113,7 +113,7 @@ def gate_command(
     data: Data = DEFAULT_DATA,
     split: Annotated[str, typer.Option(help="Split both are scored on.")] = "test",
     limit: Limit = None,
-    metric: Annotated[str, typer.Option(help="Metric that decides: rouge1, rouge2, rougeL, rougeLsum, bleu.")] = "rougeL",
+    metric: Annotated[str, typer.Option(help="Deciding metric: rouge1, rouge2, rougeL, rougeLsum, bleu.")] = "rougeL",
     protocol: Annotated[str, typer.Option(help="protocol_a or protocol_c.")] = "protocol_a",
     samples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 12345,

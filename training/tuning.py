@@ -58,7 +58,8 @@ def tune_generation(
 
 def tuning_table(result: dict[str, Any]) -> str:
     lines = [
-        "| beams | length penalty | max new tokens | no-repeat n-gram | ROUGE-1 | ROUGE-L | mean words | length ratio |",
+        "| beams | length penalty | max new tokens | no-repeat n-gram | ROUGE-1 | ROUGE-L | mean words "
+        "| length ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in result["results"]:
