@@ -70,11 +70,15 @@ def prompts(
     limit: Annotated[int, typer.Option(help="Dialogues to score.")] = 50,
     shot_split: Annotated[str, typer.Option(help="Split the in-context examples come from.")] = "train",
     shot_ids: Annotated[
-        str, typer.Option(help="Comma-separated example ids; one-shot uses the first.")
+        str, typer.Option(help="Comma-separated example ids (id#N: annotator N's summary); one-shot uses the first.")
     ] = "train_40,train_80,train_120",
+    ids: Annotated[str | None, typer.Option(help="Comma-separated target ids to score (instead of --limit).")] = None,
+    seed_exact: Annotated[
+        bool, typer.Option(help="The seed's own examples: hub test rows 40, 80, 120 as shots, row 200 as target.")
+    ] = False,
     templates: Annotated[
-        str, typer.Option(help="Comma-separated: zero-shot, zero-shot-seed, one-shot, few-shot.")
-    ] = "zero-shot,one-shot,few-shot",
+        str | None, typer.Option(help="Comma-separated: zero-shot, zero-shot-seed, one-shot, few-shot.")
+    ] = None,
     max_new_tokens: NewTokens = 128,
     batch_size: BatchSize = 8,
     max_input_tokens: Window = 2048,
@@ -82,40 +86,28 @@ def prompts(
     out: Annotated[Path | None, typer.Option(help="Write results.json, results.md and predictions here.")] = None,
     as_json: AsJson = False,
 ) -> dict[str, Any]:
-    """Zero-, one- and few-shot prompts with the seed's templates; ROUGE/BLEU per template, both protocols."""
+    """Zero-, one- and few-shot prompts with the seed's templates; ROUGE/BLEU per template, both protocols,
+    prompt token counts (flagged past Flan-T5's 512-token training length)."""
     from training.data import find_by_id, load_split
     from training.evaluation import write_jsonl
-    from training.prompts import check_templates, results_table, run_templates
+    from training.prompts import SEED_TEMPLATES, check_templates, make_prompt, results_table, run_templates, seed_ids
 
     with friendly_errors():
-        names = check_templates(comma_list(templates))
-        targets = load_split(data, split, limit)
+        if seed_exact:
+            seed_shots, seed_target = seed_ids()
+            shot_split, shot_ids, split = "test", ",".join(seed_shots), "test"
+            ids = ids or seed_target.partition("#")[0]
+        names = check_templates(comma_list(templates or ",".join(SEED_TEMPLATES if seed_exact else
+                                                                  ("zero-shot", "one-shot", "few-shot"))))
+        targets = find_by_id(load_split(data, split), comma_list(ids)) if ids else load_split(data, split, limit)
         shots = find_by_id(load_split(data, shot_split), comma_list(shot_ids))
-        runtime = build_runtime(
-            model,
-            adapter,
-            device=device,
-            max_input_tokens=max_input_tokens,
-            max_new_tokens=max_new_tokens,
-            num_beams=1,
-            batch_size=batch_size,
-        )
-        run = run_templates(
-            targets,
-            shots,
-            names,
-            generate=runtime.generate,
-            count_tokens=runtime.count_tokens,
-            window=max_input_tokens,
-            batch_size=batch_size,
-        )
-    summary = run.summary() | {
-        "model": model,
-        "adapter": adapter,
-        "data": data,
-        "split": split,
-        "shot_ids": [s.id for s in shots],
-    }
+        runtime = build_runtime(model, adapter, device=device, max_input_tokens=max_input_tokens,
+                                max_new_tokens=max_new_tokens, num_beams=1, batch_size=batch_size)
+        run = run_templates(targets, shots, names, generate=runtime.generate, count_tokens=runtime.count_tokens,
+                            window=max_input_tokens, batch_size=batch_size)
+    summary = run.summary() | {"model": model, "adapter": adapter, "data": data, "split": split,
+                               "shot_ids": [s.id for s in shots], "target_ids": [t.id for t in targets],
+                               "seed_exact": seed_exact}
     table = results_table(run)
     if out:
         write_result(out, "results", summary, table)
@@ -124,6 +116,7 @@ def prompts(
                 out / f"predictions-{r.name}.jsonl",
                 [{"id": i, "prediction": p, "template": r.name} for i, p in zip(r.ids, r.predictions, strict=True)],
             )
+            (out / f"prompt-{r.name}.txt").write_text(make_prompt(r.name, targets[0].dialogue, shots), "utf-8")
     typer.echo(json.dumps(summary) if as_json else table)
     return summary
 
