@@ -23,6 +23,7 @@ from training.cli_common import (
     eval_app,
     friendly_errors,
     open_store,
+    store_label,
     train_app,
 )
 
@@ -188,7 +189,9 @@ def export_feedback(
     from training.export import export_feedback as run_export
 
     with friendly_errors():
-        result = run_export(open_store(store_url), out, min_rows=_min_rows(min_rows))
+        store = open_store(store_url)
+        typer.echo(f"Read the store at {store_label(store)}")
+        result = run_export(store, out, min_rows=_min_rows(min_rows))
     typer.echo(f"Wrote {result.written} examples to {out} ({result.duplicates} duplicate dialogues left out)")
     return result.written
 

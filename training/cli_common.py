@@ -61,6 +61,9 @@ DEFAULT_DATA = DIALOGSUM_HUB_ID
 
 
 def open_store(store_url: str | None) -> Any:
+    # TODO(coordinator, issue 11 item 6): once the store-queue branch lands its read-only open (which says
+    # "no store at …" instead of creating an empty SQLite file), call it here for `recap report` and
+    # `recap train export-feedback`: this is the one call site for both.
     from bot.store import Store
 
     if store_url:
@@ -68,6 +71,13 @@ def open_store(store_url: str | None) -> Any:
     from config.settings import load_settings
 
     return Store.from_settings(load_settings())
+
+
+def store_label(store: Any) -> str:
+    """The store's URL with any password hidden, for "which store did this read" lines."""
+    engine = getattr(store, "engine", None)
+    url = getattr(engine, "url", None)
+    return url.render_as_string(hide_password=True) if url is not None else str(store)
 
 
 StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store (default RECAP_STORE_URL).")]
