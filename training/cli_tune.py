@@ -54,6 +54,8 @@ def tune_generation(
         if split == "test":
             raise DataError("--split test: tune on validation (or train) so the test scores stay unbiased")
         folder = out or (Path(adapter) if adapter else Path(model))
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
         if not folder.is_dir():
             raise DataError(f"--out {folder}: not a local folder to write generation.json into; pass --out")
         candidates = grid(GenerationSettings(), _numbers(beams, int, "--beams"),
