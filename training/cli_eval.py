@@ -13,12 +13,9 @@ from training.cli_common import (
     Data,
     Limit,
     Model,
-    StoreUrl,
     comma_list,
     eval_app,
     friendly_errors,
-    open_store,
-    store_label,
     write_result,
 )
 
@@ -43,14 +40,17 @@ def build_runtime(
     max_new_tokens: int,
     num_beams: int,
     batch_size: int,
+    **knobs: Any,
 ) -> Any:
+    """The worker's runtime with greedy/beam generation; ``knobs``: other GenerationSettings fields
+    (length_penalty, no_repeat_ngram_size, repetition_penalty, min_new_tokens)."""
     from training.finetune import TrainingConfigError
     from worker.model.runtime import GenerationSettings, TransformersRuntime
 
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise TrainingConfigError(f"--device {device!r}: choose auto, cpu, cuda or cuda:N")
     generation = GenerationSettings(
-        max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, temperature=1.0, top_p=1.0
+        max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, temperature=1.0, top_p=1.0, **knobs
     )
     return TransformersRuntime(
         model,
@@ -156,6 +156,13 @@ def run(
     max_input_tokens: Window = 512,
     device: Device = "auto",
     as_json: AsJson = False,
+    length_penalty: Annotated[float, typer.Option(help="Beam length penalty (<1 shorter, >1 longer).")] = 1.0,
+    no_repeat_ngram_size: Annotated[int, typer.Option(help="Never repeat an n-gram of this size (0: off).")] = 0,
+    repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeated tokens (1: none).")] = 1.0,
+    min_new_tokens: Annotated[int, typer.Option(help="Shortest summary in tokens.")] = 0,
+    saved_generation: Annotated[
+        bool, typer.Option(help="Use the adapter's (or model's) generation.json, as the worker would.")
+    ] = False,
 ) -> dict[str, Any]:
     """Generate with the worker's runtime in batches, write predictions with the settings, then score."""
     from rich.progress import Progress
@@ -173,7 +180,13 @@ def run(
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             batch_size=batch_size,
+            length_penalty=length_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            min_new_tokens=min_new_tokens,
         )
+        if saved_generation:
+            runtime.generation = _saved_generation(adapter or model)
         with Progress(transient=True) as progress:
             task = progress.add_task("Summarizing", total=len(examples))
             rows = generate_predictions(
@@ -192,6 +205,16 @@ def run(
     write_result(out, "eval", result, compare_markdown(result))
     typer.echo(json.dumps(result) if as_json else compare_markdown(result))
     return result
+
+
+def _saved_generation(folder: str) -> Any:
+    from training.data import DataError
+    from worker.model.generation import load_generation
+
+    saved = load_generation(folder) if Path(folder).expanduser().is_dir() else None
+    if saved is None:
+        raise DataError(f"--saved-generation: no generation.json in {folder} (write one with eval tune-generation)")
+    return saved
 
 
 def parse_systems(systems: list[str]) -> dict[str, dict[str, str]]:
@@ -227,75 +250,6 @@ def compare_command(
     return result
 
 
-def report_command(
-    out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and charts/.")] = Path("report"),
-    system: Annotated[list[str] | None, typer.Option(help="NAME=PREDICTIONS.jsonl; repeat for each system.")] = None,
-    data: Data = DEFAULT_DATA,
-    split: Split = "test",
-    sweep: Annotated[list[Path] | None, typer.Option(help="Sweep output folder; repeatable.")] = None,
-    run: Annotated[list[Path] | None, typer.Option("--run", help="Training output folder; repeatable.")] = None,
-    prompt_results: Annotated[
-        list[Path] | None, typer.Option("--prompts", help="`recap eval prompts --out` folder; repeatable.")
-    ] = None,
-    store_url: StoreUrl = None,
-    store: Annotated[bool, typer.Option("--store/--no-store", help="Include live feedback from the store.")] = True,
-) -> Path:
-    """Markdown + self-contained HTML: metrics with 95 % intervals (both protocols), systems, scoring details,
-    training runs, prompt experiments, sweeps, lengths, live feedback, latency per stage."""
-    sections = []
-    with friendly_errors():
-        if system:
-            sections += _system_sections(system, data, split)
-        sections += _folder_sections(run or [], prompt_results or [], sweep or [])
-        if store:
-            sections += _store_sections(store_url)
-    from training.report import write_report
+from training.cli_report import report_command  # noqa: E402 - `recap report`, kept importable from here
 
-    path = write_report(out, sections)
-    typer.echo(f"Wrote {out / 'report.md'} and {path}")
-    return path
-
-
-def _system_sections(system: list[str], data: str, split: str) -> list[Any]:
-    from training.data import load_split
-    from training.evaluation import compare
-    from training.report import metrics_section
-    from training.report_sections import scoring_section, systems_section
-
-    predictions = parse_systems(system)
-    examples = load_split(data, split)
-    result = compare(predictions, examples, allow_empty=True)
-    result["source"] = f"{data} ({split} split)"
-    by_id = {e.id: e for e in examples}
-    refs = [r for i in result["ids"] for r in by_id[i].all_references]
-    texts = {name: [p[i] for i in result["ids"]] for name, p in predictions.items()}
-    files = {item.partition("=")[0]: item.partition("=")[2] for item in system}
-    boot = result["bootstrap"]
-    return [systems_section(files), *metrics_section(result, texts, refs),
-            scoring_section(result["references_per_dialogue"], boot["samples"], boot["seed"])]
-
-
-def _folder_sections(runs: list[Path], prompt_folders: list[Path], sweeps: list[Path]) -> list[Any]:
-    from training.artifacts import read_loss_log
-    from training.report import sweep_section
-    from training.report_sections import prompts_section, training_section
-    from training.sweep import load_summary
-
-    sections = [training_section(folder) for folder in runs]
-    sections += [prompts_section(folder) for folder in prompt_folders]
-    for folder in sweeps:
-        summary = load_summary(folder)
-        logs = {r["name"]: read_loss_log(Path(folder) / r["name"] / "loss_log.jsonl") for r in summary["runs"]}
-        sections.append(sweep_section(summary, logs))
-    return sections
-
-
-def _store_sections(store_url: str | None) -> list[Any]:
-    from training.report import feedback_sections
-    from training.report_sections import latency_section
-
-    opened = open_store(store_url)
-    where = store_label(opened)
-    typer.echo(f"Read the store at {where}")
-    summaries = opened.recent_summaries(limit=100_000)
-    return feedback_sections(opened) + ([latency_section(summaries, where)] if summaries else [])
+__all__ = ["build_runtime", "parse_systems", "report_command"]

@@ -52,6 +52,8 @@ def generate_predictions(
                     "prediction": text.strip(),
                     "model": runtime.model_id,
                     "adapter": runtime.adapter,
+                    "backend": getattr(runtime, "backend_name", "transformers"),
+                    "compute_type": getattr(runtime, "compute_type", None),
                     "prompt": prompt,
                     "generation": generation,
                 }

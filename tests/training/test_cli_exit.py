@@ -93,8 +93,14 @@ def test_train_commands_exit_zero(tmp_path: Path, tiny_model: Path, dialogsum_di
 def test_eval_and_report_commands_exit_zero(tmp_path: Path, tiny_model: Path, dialogsum_dir: Path) -> None:
     data = ["--data", str(dialogsum_dir)]
     gen = ["--model", str(tiny_model), "--max-new-tokens", "4", "--device", "cpu"]
-    assert _exit(["eval", "run", *gen, *data, "--limit", "3", "--out", str(tmp_path / "run")]) == 0
+    assert _exit(["eval", "run", *gen, *data, "--limit", "3", "--out", str(tmp_path / "run"), "--num-beams", "2",
+                  "--length-penalty", "0.8", "--no-repeat-ngram-size", "3", "--min-new-tokens", "2"]) == 0
     predictions = tmp_path / "run" / "predictions.jsonl"
+    row = json.loads(predictions.read_text().splitlines()[0])
+    assert row["backend"] == "transformers" and row["adapter"] is None
+    assert {k: row["generation"][k] for k in ("num_beams", "length_penalty", "no_repeat_ngram_size",
+                                              "min_new_tokens", "max_new_tokens")} == {
+        "num_beams": 2, "length_penalty": 0.8, "no_repeat_ngram_size": 3, "min_new_tokens": 2, "max_new_tokens": 4}
     references = tmp_path / "refs.jsonl"
     references.write_text("".join((dialogsum_dir / "test.jsonl").read_text().splitlines(keepends=True)[:3]))
     assert _exit(["eval", "score", "--predictions", str(predictions), "--references", str(references),
