@@ -212,8 +212,6 @@ def _trainer(config: TrainConfig, precision: str, cuda: bool, template: Any, out
     lengths = {"max_input_tokens": config.max_input_tokens, "max_target_tokens": config.max_target_tokens}
     train_set, train_stats = encode(train_rows, tokenizer, template, **lengths)
     val_set, val_stats = encode(val_rows, tokenizer, template, **lengths)
-    log.info("training on %d examples (%d inputs cut), validating on %d", len(train_rows),
-             train_stats.truncated_inputs, len(val_rows))
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=8)
     trainer = recipe.RecapTrainer(
         model=model,
@@ -225,6 +223,9 @@ def _trainer(config: TrainConfig, precision: str, cuda: bool, template: Any, out
         compute_metrics=_compute_metrics(tokenizer, [row.summary for row in val_rows]),
         callbacks=recipe.callbacks(config, template, out / "loss_log.jsonl"),
     )
+    if trainer.is_world_process_zero():
+        log.info("training on %d examples (%d inputs cut), validating on %d", len(train_rows),
+                 train_stats.truncated_inputs, len(val_rows))
     data = {
         "source": config.data,
         "validation_split": config.val_split if source_kind(config.data) != "file" else "held out of the file",
