@@ -76,6 +76,15 @@ def _prompt_lines(template: Any) -> list[str]:
     ]
 
 
+def _kept_line(metrics: dict[str, Any]) -> str:
+    if not metrics.get("best_checkpoint"):
+        return f"- kept: the final weights (step {metrics.get('global_step')}; no checkpoint was due before the end)"
+    return (
+        f"- kept: `{metrics['best_checkpoint']}` (step {metrics.get('best_step')} of {metrics.get('global_step')}), "
+        "the best validation ROUGE-L of the checkpoints" + (" (stopped early)" if metrics.get("stopped_early") else "")
+    )
+
+
 def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any], template: Any = None) -> str:
     dialogsum = _uses_dialogsum(config.data)
     licence = "cc-by-nc-sa-4.0" if dialogsum else "other"
@@ -126,9 +135,7 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any], templ
             if config.method == "lora"
             else []
         ),
-        f"- kept: `{metrics.get('best_checkpoint')}` (step {metrics.get('best_step')} of "
-        f"{metrics.get('global_step')}), the best validation ROUGE-L of the checkpoints"
-        + (" (stopped early)" if metrics.get("stopped_early") else ""),
+        _kept_line(metrics),
         "- full arguments: `training_args.json`; data and truncation counts: `data.json`; "
         "loss per step: `loss_log.jsonl`",
         "",

@@ -60,12 +60,15 @@ def _train(method: str, **options: Any) -> Path:
     with friendly_errors():
         result = train(TrainConfig(method=method, **options))  # type: ignore[arg-type]
     val, metrics = result.metrics["validation"], result.metrics
+    kept = (
+        f"best checkpoint {metrics['best_checkpoint']} (step {metrics['best_step']} of {metrics['global_step']}"
+        + (", stopped early)" if metrics["stopped_early"] else ")")
+        if metrics["best_checkpoint"]
+        else f"the final weights (step {metrics['global_step']}; no checkpoint was due before the end)"
+    )
     typer.echo(
-        f"Saved to {result.out} in {result.seconds:.0f} s: best checkpoint {metrics['best_checkpoint']} "
-        f"(step {metrics['best_step']} of {metrics['global_step']}"
-        + (", stopped early" if metrics["stopped_early"] else "")
-        + f"). Validation (one reference): ROUGE-1 {val.get('rouge1', 0):.2f}, "
-        f"ROUGE-L {val.get('rougeL', 0):.2f}, BLEU {val.get('bleu', 0):.2f}"
+        f"Saved to {result.out} in {result.seconds:.0f} s: {kept}. Validation (one reference): "
+        f"ROUGE-1 {val.get('rouge1', 0):.2f}, ROUGE-L {val.get('rougeL', 0):.2f}, BLEU {val.get('bleu', 0):.2f}"
     )
     return result.out
 
