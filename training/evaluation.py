@@ -202,7 +202,8 @@ def compare_markdown(result: Mapping[str, Any]) -> str:
         lines.append("")
     lines.append(
         f"Reference summaries: {result['reference_mean_words']:.1f} words on average. "
-        f"The human row scores each annotator against the other two (two references, not three). "
+        f"The human row scores each annotator against the other two (two references, not three; "
+        "no interval: it is context, not a system). "
         "Published rows: the seed notebook's ROUGE-1 (protocol A, flan-t5-base), for reading this run against."
     )
     return "\n".join(lines)

@@ -53,7 +53,8 @@ def metrics_section(
                     f"{PROTOCOL_TEXT[label]} {result['n']} dialogues"
                     + (f" of {result['source']}" if result.get("source") else "")
                     + f", {result['references_per_dialogue']} references each, 0-100 scale, 95 % bootstrap "
-                    "interval in brackets. The human row scores each annotator against the other two. "
+                    "interval in brackets. The human row scores each annotator against the other two "
+                    "(no interval: it is context, not a system). "
                     "Rows marked published are the seed notebook's ROUGE-1 (protocol A), for reference.",
                     Table(["system", *(METRIC_LABELS[k] for k in METRIC_KEYS), "mean words"],
                           system_rows(result, protocol)),
