@@ -14,9 +14,8 @@ from rq.serializers import JSONSerializer
 
 from bot.queue import summary_queue
 from bot.store import Store
-from config.settings import load_settings, set_active_settings
+from config.settings import Settings, load_settings, set_active_settings
 from recap import cli
-from tests.conftest import REDIS_URL
 from training.data import load_split
 from training.prompts import make_prompt, shot_block
 
@@ -44,9 +43,11 @@ def _worker_row(settings: object, redis_conn: Redis) -> object:
 
 @pytest.mark.slow
 def test_tuned_generation_is_what_the_worker_uses(
-    tmp_path: Path, tiny_model: Path, tiny_adapter: Path, dialogsum_dir: Path, redis_conn: Redis
+    tmp_path: Path, tiny_model: Path, tiny_adapter: Path, dialogsum_dir: Path, redis_conn: Redis, settings: Settings
 ) -> None:
     from worker.model.runtime import clear_runtime_cache
+
+    redis_url = settings.redis_url  # the test database; the fixture's own generation settings are not used
 
     adapter = tmp_path / "adapter"
     shutil.copytree(tiny_adapter, adapter)
@@ -60,14 +61,14 @@ def test_tuned_generation_is_what_the_worker_uses(
     assert all(r["length_ratio"] > 0 for r in search["results"])
 
     clear_runtime_cache()
-    settings = load_settings(redis_url=REDIS_URL, store_url=f"sqlite:///{tmp_path / 'a.db'}", model=str(tiny_model),
-                             adapter=str(adapter))
-    set_active_settings(settings)
+    tuned = load_settings(redis_url=redis_url, store_url=f"sqlite:///{tmp_path / 'a.db'}", model=str(tiny_model),
+                          adapter=str(adapter))
+    set_active_settings(tuned)
     try:
-        row = _worker_row(settings, redis_conn)
+        row = _worker_row(tuned, redis_conn)
         assert row.generation == saved and row.adapter == str(adapter)
         # An operator's explicit setting still wins over the file.
-        explicit = load_settings(redis_url=REDIS_URL, store_url=f"sqlite:///{tmp_path / 'b.db'}",
+        explicit = load_settings(redis_url=redis_url, store_url=f"sqlite:///{tmp_path / 'b.db'}",
                                  model=str(tiny_model), adapter=str(adapter), max_new_tokens=5)
         set_active_settings(explicit)
         redis_conn.flushdb()
