@@ -8,11 +8,14 @@ double-clicked request gives one job.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from redis import Redis
-from redis.exceptions import RedisError
+from redis import ConnectionPool, Redis
+from redis.exceptions import OutOfMemoryError, RedisError
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
@@ -22,12 +25,27 @@ JOB_SCHEMA_VERSION = 1
 SUMMARIZE_JOB = "worker.jobs.summarize"
 FAILURE_CALLBACK = "worker.jobs.on_failure"
 
+log = logging.getLogger("recap.queue")
+
 
 class QueueUnavailableError(RuntimeError):
     """Redis cannot be reached: the request was not queued."""
 
 
+UNREACHABLE_MESSAGE = "The summary queue (Redis) is not reachable right now."
+OUT_OF_MEMORY_MESSAGE = ("The summary queue (Redis) is out of memory, so no new summary can be queued. "
+                         "Try again later; an operator needs to check Redis's maxmemory.")
+MAX_CLIENTS_MESSAGE = ("The summary queue (Redis) has too many connections open right now. "
+                       "Try again in a few minutes; an operator needs to check Redis's maxclients.")
 BUSY_MESSAGE = "Recap is busy; try again in a few minutes."
+
+
+class QueueOutOfMemoryError(QueueUnavailableError):
+    """Redis is at maxmemory with a no-eviction policy ("OOM command not allowed")."""
+
+
+class QueueMaxClientsError(QueueUnavailableError):
+    """Redis refuses new connections: its maxclients is reached."""
 
 
 class QueueBusyError(QueueUnavailableError):
@@ -94,8 +112,47 @@ def job_id_for(request_id: str) -> str:
     return "recap-" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
 
 
+_clients: dict[tuple[int, str], Redis] = {}
+_clients_lock = threading.Lock()
+
+
 def redis_connection(settings: Any) -> Redis:
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=5.0)
+    """The process's one Redis client for ``settings.redis_url``: every caller shares its connection pool.
+
+    One object, not one per call: RQ keeps every connection object it sees in a module-level script registry,
+    so a client per request leaked a connection per request. A forked child gets a pool of its own."""
+    key = (os.getpid(), settings.redis_url)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                pool = ConnectionPool.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=5.0)
+                client = Redis(connection_pool=pool)
+                for stale in [k for k in _clients if k[0] != key[0]]:  # a parent's clients: never used here
+                    del _clients[stale]
+                _clients[key] = client
+    return client
+
+
+def redacted_redis_url(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def unavailable(error: RedisError, settings: Any = None) -> QueueUnavailableError:
+    """The error for people, by cause (out of memory, max clients, unreachable), with one log line each."""
+    where = redacted_redis_url(settings.redis_url) if settings is not None else "RECAP_REDIS_URL"
+    if isinstance(error, OutOfMemoryError) or str(error).startswith("OOM"):
+        log.error("Redis at %s is out of memory (OOM command not allowed): nothing can be queued", where)
+        return QueueOutOfMemoryError(OUT_OF_MEMORY_MESSAGE)
+    if "max number of clients" in str(error):
+        log.error("Redis at %s refuses connections: max number of clients reached", where)
+        return QueueMaxClientsError(MAX_CLIENTS_MESSAGE)
+    log.warning("Redis at %s is not reachable (%s: %s)", where, type(error).__name__, error)
+    return QueueUnavailableError(UNREACHABLE_MESSAGE)
 
 
 def summary_queue(settings: Any, connection: Redis | None = None) -> Queue:
@@ -109,29 +166,55 @@ def _retry(settings: Any) -> Retry | None:
 
 
 def enqueue_summary(job: SummaryJob, settings: Any, connection: Redis | None = None) -> Enqueued:
-    """Queue one summary. The same request twice gives one job: the second returns created=False."""
+    """Queue one summary. The same request twice gives one job: the second returns created=False.
+
+    Refused at once, never dropped later: input with no words or past the job bounds (a message for the
+    person), and a full queue, in total or for the workspace (QueueBusyError with BUSY_MESSAGE)."""
+    from bot import queue_limits
+
+    queue_limits.check_input(job, settings)
     queue = summary_queue(settings, connection)
+    reserved = False
     try:
-        if queue.count >= getattr(settings, "max_queued", 1000):
-            raise QueueBusyError()
-        queue.enqueue_call(
-            SUMMARIZE_JOB,
-            args=(job.to_payload(),),
-            job_id=job.job_id,
-            unique=True,
-            timeout=settings.job_timeout_s,
-            result_ttl=settings.result_ttl_s,
-            failure_ttl=settings.failure_ttl_s,
-            ttl=settings.job_timeout_s * 3,
-            retry=_retry(settings),
-            on_failure=Callback(FAILURE_CALLBACK),
-            description=f"{job.kind} {job.platform} {job.message_count} messages",
-        )
+        queue_limits.check_total(queue, settings)
+        reserved = queue_limits.reserve_workspace_slot(queue.connection, job, settings)
+        _enqueue(queue, job, settings)
     except DuplicateJobError:
+        if reserved:  # the slot belongs to the job already there, which may have started long ago
+            _release_quietly(queue.connection, job)
         return Enqueued(job.job_id, created=False)
     except RedisError as exc:
-        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+        if reserved:
+            _release_quietly(queue.connection, job)
+        raise unavailable(exc, settings) from exc
     return Enqueued(job.job_id, created=True)
+
+
+def _release_quietly(connection: Redis, job: SummaryJob) -> None:
+    from bot.queue_limits import release_workspace_slot
+
+    try:
+        release_workspace_slot(connection, job)
+    except RedisError:
+        pass  # the entry ages out with the queued TTL, or the next recount drops it
+
+
+def _enqueue(queue: Queue, job: SummaryJob, settings: Any) -> None:
+    from bot.queue_limits import queued_ttl_s
+
+    queue.enqueue_call(
+        SUMMARIZE_JOB,
+        args=(job.to_payload(),),
+        job_id=job.job_id,
+        unique=True,
+        timeout=settings.job_timeout_s,
+        result_ttl=settings.result_ttl_s,
+        failure_ttl=settings.failure_ttl_s,
+        ttl=queued_ttl_s(settings),
+        retry=_retry(settings),
+        on_failure=Callback(FAILURE_CALLBACK),
+        description=f"{job.kind} {job.platform} {job.message_count} messages",
+    )
 
 
 def fetch_job(job_id: str, settings: Any, connection: Redis | None = None) -> Job | None:
@@ -142,7 +225,7 @@ def fetch_job(job_id: str, settings: Any, connection: Redis | None = None) -> Jo
     except NoSuchJobError:
         return None
     except RedisError as exc:
-        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+        raise unavailable(exc, settings) from exc
 
 
 def ping(settings: Any, connection: Redis | None = None) -> None:
@@ -150,4 +233,4 @@ def ping(settings: Any, connection: Redis | None = None) -> None:
     try:
         (connection or redis_connection(settings)).ping()
     except RedisError as exc:
-        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+        raise unavailable(exc, settings) from exc

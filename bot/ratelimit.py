@@ -1,4 +1,7 @@
-"""Per-user rate limits and one-time request claims, both backed by Redis so every bot process agrees."""
+"""Per-user rate limits and one-time request claims, both backed by Redis so every bot process agrees.
+
+Callers pass the process's shared client (`bot.queue.redis_connection(settings)`), so limits and claims
+use the same connection pool as the queue; a Redis fault gets the queue's message for its cause."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from bot.queue import QueueUnavailableError
+from bot.queue import unavailable
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def check_rate_limit(connection: Redis, user_key: str, settings: Any, now: float
             pipe.expire(key, window + 5)
             count, _ = pipe.execute()
     except RedisError as exc:
-        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+        raise unavailable(exc, settings) from exc
     if count <= settings.rate_limit_requests:
         return RateDecision(True)
     return RateDecision(False, retry_after_s=int((bucket + 1) * window - now) + 1)
@@ -45,7 +48,7 @@ def claim_once(connection: Redis, key: str, ttl_s: int = 86400) -> bool:
     try:
         return bool(connection.set(f"recap:claim:{key}", "1", nx=True, ex=ttl_s))
     except RedisError as exc:
-        raise QueueUnavailableError("The summary queue (Redis) is not reachable right now.") from exc
+        raise unavailable(exc) from exc
 
 
 def release_claim(connection: Redis, key: str) -> None:

@@ -90,6 +90,21 @@ class Settings(BaseSettings):
     # --- worker-faults ---
 
     # --- store-queue ---
+    max_queued_per_workspace: int = Field(
+        200, ge=1, description="Most summary jobs one workspace may have waiting (within RECAP_MAX_QUEUED); past it, "
+        "'busy'.")
+    queued_ttl_s: int | None = Field(
+        None, ge=60, description="Seconds a queued job may wait before it expires; default RECAP_MAX_QUEUED x "
+        "RECAP_JOB_TIMEOUT_S plus one timeout, longer than the longest backlog the bound allows.")
+    max_job_messages: int | None = Field(
+        None, ge=1, description="Most messages in one summary job, refused at enqueue past it; default "
+        "RECAP_MAX_MESSAGES.")
+    max_job_tokens: int = Field(
+        12000, ge=64, description="Most input tokens (estimated from words) in one summary job, refused at enqueue "
+        "past it; input within it longer than RECAP_MAX_INPUT_TOKENS is map-reduced.")
+    store_busy_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds a SQLite store waits for another writer's lock before the write "
+        "counts as a passing fault.")
 
     # --- training ---
     export_min_rows: int = Field(

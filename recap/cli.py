@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bot.store_cli import upgrade_command
 from config.settings import Settings, load_settings, set_active_settings
 
 app = typer.Typer(help="Recap: summarize Slack and Discord conversations with Flan-T5 + LoRA.",
@@ -24,6 +25,7 @@ FRIENDLY_ERRORS = {
     "ConfigError", "ConversationFormatError", "EmptyConversationError", "ModelLoadError",
     "QueueUnavailableError", "StoreError", "PayloadError", "FileNotFoundError", "IsADirectoryError",
     "DataError", "MetricsError", "TrainingConfigError",
+    "StoreUnavailableError", "InputTooLongError", "QueueBusyError", "QueueOutOfMemoryError", "QueueMaxClientsError",
 }
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model hub id or folder (RECAP_MODEL).")]
@@ -124,11 +126,12 @@ def config_command() -> None:
 
 @app.command("doctor")
 def doctor_command(model: ModelOpt = None, adapter: AdapterOpt = None,
-                   skip_model: Annotated[bool, typer.Option(help="Do not load the model.")] = False) -> None:
+                   skip_model: Annotated[bool, typer.Option(help="Do not load the model.")] = False,
+                   fix: Annotated[bool, typer.Option(help="Upgrade the store if it needs it.")] = False) -> None:
     """Check config, Redis, the store and the model, and say what to fix."""
     from recap.doctor import run_checks
 
-    ok = run_checks(lambda: settings_with(model=model, adapter=adapter), console, load_model=not skip_model)
+    ok = run_checks(lambda: settings_with(model=model, adapter=adapter), console, load_model=not skip_model, fix=fix)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -140,6 +143,9 @@ def purge_command() -> None:
 
     removed = Store.from_settings(settings).purge()
     typer.echo(f"Removed {removed} summaries older than {settings.retention_days} days.")
+
+
+store_app.command("upgrade")(upgrade_command)
 
 
 @model_app.command("tiny")

@@ -30,11 +30,24 @@ def _redis(settings: Any) -> str:
     return f"reachable at {settings.redis_url}"
 
 
-def _store(settings: Any) -> str:
+def _store(settings: Any, fix: bool) -> str:
+    from bot.store import Store
+    from bot.store.schema import upgrade_store
+
+    if fix:
+        upgrade_store(settings.store_url)
+    store = Store.from_settings(settings)
+    return f"tables ready at revision {store.revision} ({store.display_url})"
+
+
+def _voter_salt(settings: Any, console: Console) -> None:
+    """A warning, not a failure: votes still work, but their hashes use the old constant salt."""
     from bot.store import Store
 
-    Store.from_settings(settings)
-    return "tables ready"
+    if Store.from_settings(settings).uses_legacy_salt():
+        console.print("[yellow]![/yellow] voter salt: voter hashes use the old default salt \"recap\"; set "
+                      "RECAP_VOTER_SALT to a random secret (existing votes then no longer match their voters)",
+                      highlight=False)
 
 
 def _model(settings: Any) -> str:
@@ -46,7 +59,7 @@ def _model(settings: Any) -> str:
     return f"{runtime.model_id}{adapter} loaded on {runtime.device}"
 
 
-def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = True) -> bool:
+def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = True, fix: bool = False) -> bool:
     holder: dict[str, Any] = {}
 
     def config() -> str:
@@ -56,7 +69,10 @@ def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = 
     if not _check(console, "config", config):
         return False
     settings = holder["settings"]
-    results = [_check(console, "redis", lambda: _redis(settings)), _check(console, "store", lambda: _store(settings))]
+    results = [_check(console, "redis", lambda: _redis(settings)),
+               _check(console, "store", lambda: _store(settings, fix))]
+    if results[-1]:
+        _voter_salt(settings, console)
     if load_model:
         with console.status("Loading the model…"):
             results.append(_check(console, "model", lambda: _model(settings)))

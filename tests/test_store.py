@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.store import Store, Summary
+from bot.store.schema import upgrade_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -14,6 +15,7 @@ def store(request: pytest.FixtureRequest, sqlite_url: str) -> Store:
     if request.param == "sqlite":
         return Store(sqlite_url, retention_days=30)
     url = request.getfixturevalue("postgres_url")
+    upgrade_store(url)  # services never create tables on PostgreSQL: `recap store upgrade` does
     store = Store(url, retention_days=30)
     with store.session() as session:  # the PostgreSQL database is shared by the session's tests
         for table in ("shared_dialogues", "feedback", "workspace_settings", "summaries"):

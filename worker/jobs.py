@@ -13,9 +13,12 @@ from rq.job import Job
 
 from bot.dialogue import EmptyConversationError, restore_names
 from bot.queue import PayloadError, SummaryJob
+from bot.queue_limits import has_words
 from bot.store import Store, store_for
 from config.settings import active_settings
+from worker import job_timing
 from worker.delivery import DeliveredSummary, TransientDeliveryError, deliverer_for
+from worker.job_timing import Generated
 
 if TYPE_CHECKING:  # types only: like get_runtime below, the runtime is imported where it is used
     from worker.model.runtime import SummarizerBackend, SummaryOutput
@@ -27,8 +30,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-# Summaries generated ahead of their job by the batching worker: request_id -> (output, latency_ms).
-PREGENERATED: dict[str, tuple[Any, int]] = {}
+# Summaries generated ahead of their job by the batching worker: request_id -> Generated (output and timings).
+PREGENERATED: dict[str, Generated] = {}
 PREGENERATED_LIMIT = 256
 
 
@@ -39,59 +42,113 @@ def summarize_timed(runtime: SummarizerBackend, dialogues: list[str]) -> tuple[l
     return outputs, int((time.perf_counter() - started) * 1000)
 
 
+def _generate_batch(runtime: SummarizerBackend, dialogues: list[str]) -> list[Generated]:
+    """One generate call for several jobs; each gets its share of the time by its input tokens."""
+    began = job_timing.utc_now()
+    outputs, batch_ms = summarize_timed(runtime, dialogues)
+    shares = job_timing.token_shares(batch_ms, [output.input_tokens for output in outputs])
+    return [Generated(output, batch_ms, share, began) for output, share in zip(outputs, shares, strict=True)]
+
+
 def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
     """Summarize several waiting jobs in one batch; each job then picks its output up here."""
-    from worker.model.runtime import get_runtime
-
-    outputs, latency_ms = summarize_timed(get_runtime(settings), [job.dialogue for job in jobs])
-    for job, output in zip(jobs, outputs, strict=True):
-        PREGENERATED[job.request_id] = (output, latency_ms)
-    # Another worker may have taken some of those jobs: forget the oldest entries beyond a bound.
-    for stale in list(PREGENERATED)[:-PREGENERATED_LIMIT]:
-        PREGENERATED.pop(stale, None)
-    log.info("batched %d waiting summaries in %d ms", len(jobs), latency_ms)
-
-
-def _generate(job: SummaryJob, settings: Any, store: Store) -> int:
+    from bot.queue import redis_connection
     from worker.model.runtime import get_runtime
 
     runtime = get_runtime(settings)
-    if job.request_id in PREGENERATED:
-        output, latency_ms = PREGENERATED.pop(job.request_id)
+    job_timing.mark_summarizing(job_timing.fetch_jobs([job.request_id for job in jobs], redis_connection(settings)))
+    generated = _generate_batch(runtime, [job.dialogue for job in jobs])
+    for job, result in zip(jobs, generated, strict=True):
+        PREGENERATED[job.request_id] = result
+    # Another worker may have taken some of those jobs: forget the oldest entries beyond a bound.
+    for stale in list(PREGENERATED)[:-PREGENERATED_LIMIT]:
+        PREGENERATED.pop(stale, None)
+    log.info("batched %d waiting summaries in %d ms", len(jobs), generated[0].batch_ms if generated else 0)
+
+
+def _generate(job: SummaryJob, settings: Any, store: Store, rq_job: Job | None = None) -> tuple[int, Generated | None]:
+    """Generate (or pick up the batch's output), store the row; returns its id and the generation done here
+    (None when the batch did it before this job started)."""
+    from worker.model.runtime import get_runtime
+
+    runtime = get_runtime(settings)
+    pregenerated = PREGENERATED.pop(job.request_id, None)
+    if pregenerated is None:
+        job_timing.mark_summarizing([rq_job])
+        generated = _generate_batch(runtime, [job.dialogue])[0]
     else:
-        outputs, latency_ms = summarize_timed(runtime, [job.dialogue])
-        output = outputs[0]
+        generated = pregenerated
+    output = generated.output
+    backend, compute_type = job_timing.backend_of(runtime)
     summary_id = store.record_summary(
         request_id=job.request_id, kind=job.kind, platform=job.platform, workspace=job.workspace,
         channel=job.channel, thread=job.thread, requester=job.requester, model=runtime.model_id,
         adapter=runtime.adapter, prompt_version=runtime.prompt.version, prompt=runtime.prompt.template,
         generation=runtime.generation.as_dict(), input_tokens=output.input_tokens,
-        output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=latency_ms,
+        output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=generated.batch_ms,
         text=restore_names(output.text, job.speakers), public=job.public,
+        queue_wait_ms=job_timing.queue_wait_ms(rq_job, generated.started_at), generate_ms=generated.share_ms,
+        backend=backend, compute_type=compute_type,
     )
     store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue, summary=output.text)
-    log.info("summary %s: %d input tokens, %d parts, %d ms", summary_id, output.input_tokens, output.parts, latency_ms)
-    return summary_id
+    return summary_id, (None if pregenerated is not None else generated)
 
 
 def summarize(payload: dict[str, Any]) -> dict[str, Any]:
     """Generate (once per request), store, then deliver (once per request)."""
+    began = time.perf_counter()
     job = SummaryJob.from_payload(payload)
     settings = active_settings()
+    rq_job = job_timing.current_job()
+    _no_longer_waiting(job, settings)
+    if not has_words(job.dialogue):  # refused at enqueue since; a job queued before that still fails clearly
+        raise EmptyConversationError("There is nothing to summarize: the conversation has no words in it.")
     store = store_for(settings)
     existing = store.get_summary_by_request(job.request_id)
-    summary_id = existing.id if existing is not None else _generate(job, settings, store)
+    generated_here = None
+    if existing is None:
+        summary_id, generated_here = _generate(job, settings, store, rq_job)
+    else:
+        summary_id = existing.id
     row = store.get_summary(summary_id)
     assert row is not None
+    delivery_ms = overhead_ms = None
     if row.delivered_at is None:
         summary = DeliveredSummary(
             summary_id=row.id, text=row.text, model=row.model, adapter=row.adapter,
             prompt_version=row.prompt_version, message_count=row.message_count,
         )
+        delivering = time.perf_counter()
         reference = deliverer_for(job.platform).deliver(job, summary, settings)
+        delivery_ms = round((time.perf_counter() - delivering) * 1000)
+        generate_here_ms = generated_here.batch_ms if generated_here else 0
+        overhead_ms = max(0, round((time.perf_counter() - began) * 1000) - generate_here_ms)
         store.mark_delivered(row.id, reference)
+        store.record_timings(row.id, delivery_ms=delivery_ms, overhead_ms=overhead_ms)
+    _log_job(row, delivery_ms, overhead_ms)
     return {"summary_id": row.id, "summary": row.text, "model": row.model, "adapter": row.adapter,
-            "prompt_version": row.prompt_version}
+            "backend": row.backend, "compute_type": row.compute_type, "prompt_version": row.prompt_version}
+
+
+def _no_longer_waiting(job: SummaryJob, settings: Any) -> None:
+    """Free the job's place in its workspace's backlog bound (bot.queue_limits) now that it runs."""
+    from bot.queue import redis_connection
+    from bot.queue_limits import release_workspace_slot
+
+    try:
+        release_workspace_slot(redis_connection(settings), job)
+    except RedisError:
+        log.warning("could not update the backlog count of %s:%s", job.platform, job.workspace or "-")
+
+
+def _log_job(row: Any, delivery_ms: int | None, overhead_ms: int | None) -> None:
+    """One line per job, timings and sizes only (never text); "-" where this run did not deliver."""
+    log.info(
+        "summary %s: %d input tokens, queue wait %s ms, generate %s ms (batch %d ms), delivery %s ms, "
+        "overhead %s ms, %s/%s", row.id, row.input_tokens, row.queue_wait_ms, row.generate_ms, row.latency_ms,
+        "-" if delivery_ms is None else delivery_ms, "-" if overhead_ms is None else overhead_ms,
+        row.backend, row.compute_type,
+    )
 
 
 def user_message_for(error: BaseException | None) -> str:

@@ -1,12 +1,16 @@
-"""Persistence: summaries, feedback, workspace settings (and digest schedules, in bot.store.digest)."""
+"""Persistence: summaries, feedback, workspace settings (and digest schedules, in bot.store.digest).
 
-from bot.store.models import Base, Feedback, SharedDialogue, Summary, WorkspaceSetting
-from bot.store.store import SharedExample, Store, StoreError, hash_voter, store_for
+The schema is created and upgraded with Alembic (bot.store.schema, `recap store upgrade`).
+"""
+
+from bot.store.errors import StoreError, StoreUnavailableError
+from bot.store.models import Base, Feedback, SharedDialogue, StoreMeta, Summary, WorkspaceSetting
+from bot.store.store import SharedExample, Store, hash_voter, store_for
 
 __all__ = [
-    "Base", "Feedback", "SharedDialogue", "SharedExample", "Store", "StoreError", "Summary",
-    "WorkspaceSetting", "hash_voter", "store_for",
+    "Base", "Feedback", "SharedDialogue", "SharedExample", "Store", "StoreError", "StoreMeta",
+    "StoreUnavailableError", "Summary", "WorkspaceSetting", "hash_voter", "store_for",
 ]
 
-# Register the digest tables on Base, so every Store creates them at start-up.
+# Register the digest tables on Base (the migrations' target metadata holds every table).
 import bot.store.digest  # noqa: E402,F401

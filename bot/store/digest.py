@@ -1,4 +1,4 @@
-"""Digest schedules and digest runs, on the store's `Base` (so `Store(url)` creates their tables).
+"""Digest schedules and digest runs, on the store's `Base` (their tables are in the baseline migration).
 
 A run row is the idempotency key of a digest: UNIQUE (platform, channel, local_date). The scheduler
 claims it before enqueuing, and the job records each posted part on it, so neither a second scheduler
@@ -104,11 +104,8 @@ SCHEDULE_FIELDS = {
 
 
 def ensure_tables(store: Store) -> Store:
-    """Create the digest tables on stores opened before this module was imported (once per store)."""
-    if not getattr(store, "_digest_tables", False):
-        tables = [Base.metadata.tables[name] for name in (DigestSchedule.__tablename__, DigestRun.__tablename__)]
-        Base.metadata.create_all(store.engine, tables=tables)
-        store._digest_tables = True  # type: ignore[attr-defined]
+    """Kept for callers: the digest tables come with the store's migrations (revision 0001), so an opened
+    store always has them."""
     return store
 
 

@@ -42,6 +42,14 @@ class Summary(Base):
     message_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Per-job timings (revision 0002; none on older rows). generate_ms is this job's own share of its batch;
+    # overhead_ms is everything the job spent except generating; latency_ms stays the whole generate call.
+    queue_wait_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    generate_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delivery_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    overhead_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    backend: Mapped[str | None] = mapped_column(String(32), nullable=True)  # transformers | ctranslate2
+    compute_type: Mapped[str | None] = mapped_column(String(32), nullable=True)  # float32, int8...
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="summary", cascade="all, delete-orphan")
 
@@ -99,3 +107,13 @@ class SharedDialogue(Base):
     # The model's output before names were restored: training pairs keep #PersonN# tags on both sides.
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class StoreMeta(Base):
+    """Store-wide values that must outlive any process: the voter salt (revision 0002)."""
+
+    __tablename__ = "store_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

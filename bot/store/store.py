@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,15 +11,19 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import create_engine, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import Base, Feedback, SharedDialogue, Summary, SummaryMessage, WorkspaceSetting, utcnow
+from bot.store import schema
+from bot.store.errors import StoreError, StoreUnavailableError, is_transient, safe_url, unavailable
+from bot.store.models import Feedback, SharedDialogue, StoreMeta, Summary, SummaryMessage, WorkspaceSetting, utcnow
 
+__all__ = ["SharedExample", "Store", "StoreError", "StoreUnavailableError", "hash_voter", "store_for"]
 
-class StoreError(RuntimeError):
-    """The database cannot be reached or used; the message says which URL setting to check."""
+# The salt every store used before salts were kept in the store; doctor warns while it is in use.
+LEGACY_VOTER_SALT = "recap"
+SALT_KEY = "voter_salt"
 
 
 @dataclass(frozen=True)
@@ -31,35 +36,108 @@ class SharedExample:
     rating: int
 
 
-def hash_voter(voter: str, salt: str = "recap") -> str:
+def hash_voter(voter: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{voter}".encode()).hexdigest()[:40]
 
 
+def no_store_message(url: str) -> str:
+    return f"no store at {schema.sqlite_file(url)}; run `recap store upgrade` or set RECAP_STORE_URL"
+
+
 class Store:
-    def __init__(self, url: str, *, retention_days: int = 30, voter_salt: str = "recap") -> None:
+    """One database. Opening it checks the schema revision; only a new SQLite file is created here (with
+    the migrations), and only when ``create`` is true: read-only commands pass False and get a StoreError.
+
+    ``voter_salt`` None means the store's own salt, generated at random on first use and kept in the store.
+    """
+
+    def __init__(self, url: str, *, retention_days: int = 30, voter_salt: str | None = None,
+                 create: bool = True, busy_timeout_s: float = 10.0) -> None:
         self.url = url
         self.retention_days = retention_days
-        self.voter_salt = voter_salt
-        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        self.engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        self._voter_salt = voter_salt
+        self.engine = schema.make_engine(url, busy_timeout_s=busy_timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
-            Base.metadata.create_all(self.engine)
+            self._open_schema(create)
+        except StoreError:
+            self.engine.dispose()
+            raise
         except Exception as exc:  # noqa: BLE001 - any driver error means the same to the user
-            raise StoreError(f"Cannot open the store at RECAP_STORE_URL ({_safe_url(url)}): {exc}") from exc
+            self.engine.dispose()
+            if is_transient(exc):
+                raise unavailable(exc, url) from exc
+            raise StoreError(f"Cannot open the store at RECAP_STORE_URL ({safe_url(url)}): {exc}") from exc
+
+    def _open_schema(self, create: bool) -> None:
+        path = schema.sqlite_file(self.url)
+        if path is not None and not path.exists():
+            if not create:
+                raise StoreError(no_store_message(self.url))
+            schema.upgrade_engine(self.engine)  # a new SQLite file: created by the migrations
+            return
+        if self.url.startswith("sqlite") and create and not schema.has_tables(self.engine):
+            schema.upgrade_engine(self.engine)  # an empty SQLite file or an in-memory database
+            return
+        schema.check_revision(self.engine, self.url)
+
+    @property
+    def revision(self) -> str | None:
+        return schema.current_revision(self.engine)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password: commands that read the store say which one they read."""
+        return safe_url(self.url)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Store:
-        return cls(
-            settings.store_url,
-            retention_days=settings.retention_days,
-            voter_salt=settings.voter_salt.get_secret_value(),
-        )
+    def open_existing(cls, url: str, **options: Any) -> Store:
+        """Open a store that must already exist (read-only commands): never creates a SQLite file."""
+        return cls(url, create=False, **options)
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, create: bool = True) -> Store:
+        return cls(settings.store_url, retention_days=settings.retention_days, voter_salt=explicit_salt(settings),
+                   create=create, busy_timeout_s=getattr(settings, "store_busy_timeout_s", 10.0))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
+        """A transaction; faults that pass come out as StoreUnavailableError (retry), others unchanged."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            if is_transient(exc):
+                raise unavailable(exc, self.url) from exc
+            raise
+
+    # The voter salt
+
+    @property
+    def voter_salt(self) -> str:
+        """RECAP_VOTER_SALT when set explicitly, else the store's own (random, made on first use)."""
+        if self._voter_salt is None:
+            self._voter_salt = self.stored_salt()
+        return self._voter_salt
+
+    def stored_salt(self) -> str:
+        with self.session() as session:
+            row = session.get(StoreMeta, SALT_KEY)
+            if row is not None:
+                return row.value
+        try:
+            with self.session() as session:
+                session.add(StoreMeta(key=SALT_KEY, value=secrets.token_hex(16)))
+        except IntegrityError:
+            pass  # another process made it first: use theirs
+        with self.session() as session:
+            row = session.get(StoreMeta, SALT_KEY)
+            assert row is not None
+            return row.value
+
+    def uses_legacy_salt(self) -> bool:
+        """True while voter hashes use the old constant salt (doctor warns)."""
+        return self.voter_salt == LEGACY_VOTER_SALT
 
     # Summaries
 
@@ -94,6 +172,11 @@ class Store:
             if row is not None:
                 row.delivered_at = utcnow()
                 row.message_ref = message_ref
+
+    def record_timings(self, summary_id: int, **timings: int | None) -> None:
+        """Timings measured after the row was written (delivery_ms, overhead_ms)."""
+        with self.session() as session:
+            session.execute(update(Summary).where(Summary.id == summary_id).values(**timings))
 
     def find_summary_by_message(self, platform: str, message_ref: str) -> Summary | None:
         with self.session() as session:
@@ -241,21 +324,25 @@ class Store:
             return len(old_ids)
 
 
+def explicit_salt(settings: Any) -> str | None:
+    """RECAP_VOTER_SALT if it was set (it then wins over the store's salt), else None."""
+    if "voter_salt" not in getattr(settings, "model_fields_set", {"voter_salt"}):
+        return None
+    return settings.voter_salt.get_secret_value()
+
+
 @lru_cache(maxsize=4)
-def _cached_store(url: str, retention_days: int, salt: str) -> Store:
-    return Store(url, retention_days=retention_days, voter_salt=salt)
+def _cached_store(url: str, retention_days: int, salt: str | None, busy_timeout_s: float) -> Store:
+    return Store(url, retention_days=retention_days, voter_salt=salt, busy_timeout_s=busy_timeout_s)
 
 
-def store_for(settings: Any) -> Store:
-    """One Store (engine and connection pool) per process and URL, shared by jobs, deliverers and bots."""
-    return _cached_store(settings.store_url, settings.retention_days, settings.voter_salt.get_secret_value())
+def store_for(settings: Any, *, create: bool = True) -> Store:
+    """One Store (engine and connection pool) per process and URL, shared by jobs, deliverers and bots.
 
-
-def _safe_url(url: str) -> str:
-    """The URL without a password, for error messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url
+    With ``create=False`` (read-only commands) a missing SQLite file is a StoreError, never a new store."""
+    if not create:
+        schema_path = schema.sqlite_file(settings.store_url)
+        if schema_path is not None and not schema_path.exists():
+            raise StoreError(no_store_message(settings.store_url))
+    return _cached_store(settings.store_url, settings.retention_days, explicit_salt(settings),
+                         getattr(settings, "store_busy_timeout_s", 10.0))
