@@ -22,6 +22,7 @@ FRIENDLY = {
     "TrainingConfigError",
     "ModelLoadError",
     "StoreError",
+    "StoreUnavailableError",
     "ConfigError",
     "FileNotFoundError",
 }
@@ -61,23 +62,20 @@ DEFAULT_DATA = DIALOGSUM_HUB_ID
 
 
 def open_store(store_url: str | None) -> Any:
-    # TODO(coordinator, issue 11 item 6): once the store-queue branch lands its read-only open (which says
-    # "no store at …" instead of creating an empty SQLite file), call it here for `recap report` and
-    # `recap train export-feedback`: this is the one call site for both.
+    """The store these commands only read: a missing SQLite file is a StoreError ("no store at …"), never
+    a new empty store."""
     from bot.store import Store
 
     if store_url:
-        return Store(store_url)
+        return Store.open_existing(store_url)
     from config.settings import load_settings
 
-    return Store.from_settings(load_settings())
+    return Store.from_settings(load_settings(), create=False)
 
 
 def store_label(store: Any) -> str:
     """The store's URL with any password hidden, for "which store did this read" lines."""
-    engine = getattr(store, "engine", None)
-    url = getattr(engine, "url", None)
-    return url.render_as_string(hide_password=True) if url is not None else str(store)
+    return str(getattr(store, "display_url", None) or store.url)
 
 
 StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store (default RECAP_STORE_URL).")]

@@ -16,7 +16,7 @@ LATENCY_STAGES = (
     ("queue_wait_ms", "queue wait (enqueued to generation start)"),
     ("generate_ms", "generation (this job's own share of its batch)"),
     ("delivery_ms", "delivery (posting back to the platform)"),
-    ("overhead_ms", "other overhead"),
+    ("overhead_ms", "overhead (all the job's time except generating, delivery included)"),
 )
 
 

@@ -111,6 +111,7 @@ def test_eval_and_report_commands_exit_zero(tmp_path: Path, tiny_model: Path, di
                   "--limit", "3", "--samples", "50"]) == 0
     assert _exit(["eval", "tune-generation", *gen[:2], *data, "--limit", "2", "--beams", "1", "--max-new-tokens",
                   "4", "--no-repeat-ngram", "0", "--device", "cpu", "--out", str(tmp_path / "tuned")]) == 0
+    Store(f"sqlite:///{tmp_path / 'r.db'}")  # an existing, empty store
     assert _exit(["report", "--out", str(tmp_path / "report"), "--system", f"tiny={predictions}", *data,
                   "--prompts", str(tmp_path / "prompts"), "--store-url", f"sqlite:///{tmp_path / 'r.db'}"]) == 0
     report = (tmp_path / "report" / "report.md").read_text()
