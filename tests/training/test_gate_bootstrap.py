@@ -105,3 +105,14 @@ def test_rouge_lsum_splits_sentences() -> None:
 
     swapped = rouge_pair("Tom buys milk. He goes home.", "He goes home. Tom buys milk.")
     assert swapped["rougeLsum"] == pytest.approx(100.0) and swapped["rougeL"] == pytest.approx(50.0)
+
+
+def test_gate_generates_for_adapter_folders(
+    tiny_model: Path, tiny_adapter: Path, dialogsum_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(["eval", "gate", "--candidate", str(tiny_adapter), "--baseline", str(tiny_adapter),
+                         "--model", str(tiny_model), "--data", str(dialogsum_dir), "--limit", "3", "--samples", "50",
+                         "--device", "cpu", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["n"] == 3 and result["verdict"] == "no clear difference"
+    assert result["difference"]["protocol_a"]["rougeL"] == {"estimate": 0.0, "low": 0.0, "high": 0.0}
