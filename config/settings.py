@@ -123,6 +123,9 @@ class Settings(BaseSettings):
         "counts as a passing fault.")
 
     # --- training ---
+    export_min_rows: int = Field(
+        50, ge=0, description="`recap train export-feedback` refuses to write fewer distinct dialogues than this."
+    )
 
     # --- slack ---
     slack_host: str = Field("0.0.0.0", description="HTTP mode bind address (RECAP_SLACK_PORT is the port).")

@@ -12,18 +12,20 @@ DIALOGSUM_LICENCE = "CC BY-NC-SA 4.0"
 
 
 class LossLogger(TrainerCallback):
-    """Appends every logged loss (training and evaluation) to a JSONL file, one object per log."""
+    """Appends every logged loss (training and evaluation) to a JSONL file, one object per log, from the main
+    process only. A resumed run keeps the log it had (``fresh=False``) and continues it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("", encoding="utf-8")
+    def __init__(self, path: Path, fresh: bool = True) -> None:
+        self.path, self.fresh = path, fresh
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero and (self.fresh or not self.path.is_file()):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("", encoding="utf-8")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if not logs:
-            return
-        keep = {k: v for k, v in logs.items() if isinstance(v, int | float)}
-        if not keep:
+        keep = {k: v for k, v in (logs or {}).items() if isinstance(v, int | float)}
+        if not keep or not state.is_world_process_zero:
             return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **keep}) + "\n")
@@ -72,6 +74,15 @@ def _prompt_lines(template: Any) -> list[str]:
         "",
         *body,
     ]
+
+
+def _kept_line(metrics: dict[str, Any]) -> str:
+    if not metrics.get("best_checkpoint"):
+        return f"- kept: the final weights (step {metrics.get('global_step')}; no checkpoint was due before the end)"
+    return (
+        f"- kept: `{metrics['best_checkpoint']}` (step {metrics.get('best_step')} of {metrics.get('global_step')}), "
+        "the best validation ROUGE-L of the checkpoints" + (" (stopped early)" if metrics.get("stopped_early") else "")
+    )
 
 
 def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any], template: Any = None) -> str:
@@ -124,14 +135,16 @@ def model_card(config: Any, metrics: dict[str, Any], data: dict[str, Any], templ
             if config.method == "lora"
             else []
         ),
+        _kept_line(metrics),
         "- full arguments: `training_args.json`; data and truncation counts: `data.json`; "
         "loss per step: `loss_log.jsonl`",
         "",
         "## Validation metrics",
         "",
-        f"On the {validation['examples']} validation examples after training, "
+        f"On the {validation['examples']} validation examples, for the checkpoint kept, "
         f"{metrics.get('validation_protocol', '')}, 0-100 scale. ROUGE F-measures from `rouge_score` "
-        "with stemming, corpus BLEU from `sacrebleu`; summaries generated greedily up to "
+        "with stemming, corpus BLEU from `sacrebleu`; summaries generated with "
+        f"{getattr(config, 'val_beams', 1)} beam(s) up to "
         f"{config.generation_max_length or config.max_target_tokens} tokens. All numbers: `metrics.json`.",
         "",
         "| ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU |",

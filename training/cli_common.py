@@ -22,6 +22,7 @@ FRIENDLY = {
     "TrainingConfigError",
     "ModelLoadError",
     "StoreError",
+    "StoreUnavailableError",
     "ConfigError",
     "FileNotFoundError",
 }
@@ -61,13 +62,20 @@ DEFAULT_DATA = DIALOGSUM_HUB_ID
 
 
 def open_store(store_url: str | None) -> Any:
+    """The store these commands only read: a missing SQLite file is a StoreError ("no store at …"), never
+    a new empty store."""
     from bot.store import Store
 
     if store_url:
-        return Store(store_url)
+        return Store.open_existing(store_url)
     from config.settings import load_settings
 
-    return Store.from_settings(load_settings())
+    return Store.from_settings(load_settings(), create=False)
+
+
+def store_label(store: Any) -> str:
+    """The store's URL with any password hidden, for "which store did this read" lines."""
+    return str(getattr(store, "display_url", None) or store.url)
 
 
 StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store (default RECAP_STORE_URL).")]

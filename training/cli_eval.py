@@ -13,11 +13,9 @@ from training.cli_common import (
     Data,
     Limit,
     Model,
-    StoreUrl,
     comma_list,
     eval_app,
     friendly_errors,
-    open_store,
     write_result,
 )
 
@@ -42,14 +40,17 @@ def build_runtime(
     max_new_tokens: int,
     num_beams: int,
     batch_size: int,
+    **knobs: Any,
 ) -> Any:
+    """The worker's runtime with greedy/beam generation; ``knobs``: other GenerationSettings fields
+    (length_penalty, no_repeat_ngram_size, repetition_penalty, min_new_tokens)."""
     from training.finetune import TrainingConfigError
     from worker.model.runtime import GenerationSettings, TransformersRuntime
 
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise TrainingConfigError(f"--device {device!r}: choose auto, cpu, cuda or cuda:N")
     generation = GenerationSettings(
-        max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, temperature=1.0, top_p=1.0
+        max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, temperature=1.0, top_p=1.0, **knobs
     )
     return TransformersRuntime(
         model,
@@ -70,11 +71,15 @@ def prompts(
     limit: Annotated[int, typer.Option(help="Dialogues to score.")] = 50,
     shot_split: Annotated[str, typer.Option(help="Split the in-context examples come from.")] = "train",
     shot_ids: Annotated[
-        str, typer.Option(help="Comma-separated example ids; one-shot uses the first.")
+        str, typer.Option(help="Comma-separated example ids (id#N: annotator N's summary); one-shot uses the first.")
     ] = "train_40,train_80,train_120",
+    ids: Annotated[str | None, typer.Option(help="Comma-separated target ids to score (instead of --limit).")] = None,
+    seed_exact: Annotated[
+        bool, typer.Option(help="The seed's own examples: hub test rows 40, 80, 120 as shots, row 200 as target.")
+    ] = False,
     templates: Annotated[
-        str, typer.Option(help="Comma-separated: zero-shot, zero-shot-seed, one-shot, few-shot.")
-    ] = "zero-shot,one-shot,few-shot",
+        str | None, typer.Option(help="Comma-separated: zero-shot, zero-shot-seed, one-shot, few-shot.")
+    ] = None,
     max_new_tokens: NewTokens = 128,
     batch_size: BatchSize = 8,
     max_input_tokens: Window = 2048,
@@ -82,40 +87,28 @@ def prompts(
     out: Annotated[Path | None, typer.Option(help="Write results.json, results.md and predictions here.")] = None,
     as_json: AsJson = False,
 ) -> dict[str, Any]:
-    """Zero-, one- and few-shot prompts with the seed's templates; ROUGE/BLEU per template, both protocols."""
+    """Zero-, one- and few-shot prompts with the seed's templates; ROUGE/BLEU per template, both protocols,
+    prompt token counts (flagged past Flan-T5's 512-token training length)."""
     from training.data import find_by_id, load_split
     from training.evaluation import write_jsonl
-    from training.prompts import check_templates, results_table, run_templates
+    from training.prompts import SEED_TEMPLATES, check_templates, make_prompt, results_table, run_templates, seed_ids
 
     with friendly_errors():
-        names = check_templates(comma_list(templates))
-        targets = load_split(data, split, limit)
+        if seed_exact:
+            seed_shots, seed_target = seed_ids()
+            shot_split, shot_ids, split = "test", ",".join(seed_shots), "test"
+            ids = ids or seed_target.partition("#")[0]
+        names = check_templates(comma_list(templates or ",".join(SEED_TEMPLATES if seed_exact else
+                                                                  ("zero-shot", "one-shot", "few-shot"))))
+        targets = find_by_id(load_split(data, split), comma_list(ids)) if ids else load_split(data, split, limit)
         shots = find_by_id(load_split(data, shot_split), comma_list(shot_ids))
-        runtime = build_runtime(
-            model,
-            adapter,
-            device=device,
-            max_input_tokens=max_input_tokens,
-            max_new_tokens=max_new_tokens,
-            num_beams=1,
-            batch_size=batch_size,
-        )
-        run = run_templates(
-            targets,
-            shots,
-            names,
-            generate=runtime.generate,
-            count_tokens=runtime.count_tokens,
-            window=max_input_tokens,
-            batch_size=batch_size,
-        )
-    summary = run.summary() | {
-        "model": model,
-        "adapter": adapter,
-        "data": data,
-        "split": split,
-        "shot_ids": [s.id for s in shots],
-    }
+        runtime = build_runtime(model, adapter, device=device, max_input_tokens=max_input_tokens,
+                                max_new_tokens=max_new_tokens, num_beams=1, batch_size=batch_size)
+        run = run_templates(targets, shots, names, generate=runtime.generate, count_tokens=runtime.count_tokens,
+                            window=max_input_tokens, batch_size=batch_size)
+    summary = run.summary() | {"model": model, "adapter": adapter, "data": data, "split": split,
+                               "shot_ids": [s.id for s in shots], "target_ids": [t.id for t in targets],
+                               "seed_exact": seed_exact}
     table = results_table(run)
     if out:
         write_result(out, "results", summary, table)
@@ -124,6 +117,7 @@ def prompts(
                 out / f"predictions-{r.name}.jsonl",
                 [{"id": i, "prediction": p, "template": r.name} for i, p in zip(r.ids, r.predictions, strict=True)],
             )
+            (out / f"prompt-{r.name}.txt").write_text(make_prompt(r.name, targets[0].dialogue, shots), "utf-8")
     typer.echo(json.dumps(summary) if as_json else table)
     return summary
 
@@ -162,6 +156,13 @@ def run(
     max_input_tokens: Window = 512,
     device: Device = "auto",
     as_json: AsJson = False,
+    length_penalty: Annotated[float, typer.Option(help="Beam length penalty (<1 shorter, >1 longer).")] = 1.0,
+    no_repeat_ngram_size: Annotated[int, typer.Option(help="Never repeat an n-gram of this size (0: off).")] = 0,
+    repetition_penalty: Annotated[float, typer.Option(help="Penalty on repeated tokens (1: none).")] = 1.0,
+    min_new_tokens: Annotated[int, typer.Option(help="Shortest summary in tokens.")] = 0,
+    saved_generation: Annotated[
+        bool, typer.Option(help="Use the adapter's (or model's) generation.json, as the worker would.")
+    ] = False,
 ) -> dict[str, Any]:
     """Generate with the worker's runtime in batches, write predictions with the settings, then score."""
     from rich.progress import Progress
@@ -179,7 +180,13 @@ def run(
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             batch_size=batch_size,
+            length_penalty=length_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            repetition_penalty=repetition_penalty,
+            min_new_tokens=min_new_tokens,
         )
+        if saved_generation:
+            runtime.generation = _saved_generation(adapter or model)
         with Progress(transient=True) as progress:
             task = progress.add_task("Summarizing", total=len(examples))
             rows = generate_predictions(
@@ -198,6 +205,16 @@ def run(
     write_result(out, "eval", result, compare_markdown(result))
     typer.echo(json.dumps(result) if as_json else compare_markdown(result))
     return result
+
+
+def _saved_generation(folder: str) -> Any:
+    from training.data import DataError
+    from worker.model.generation import load_generation
+
+    saved = load_generation(folder) if Path(folder).expanduser().is_dir() else None
+    if saved is None:
+        raise DataError(f"--saved-generation: no generation.json in {folder} (write one with eval tune-generation)")
+    return saved
 
 
 def parse_systems(systems: list[str]) -> dict[str, dict[str, str]]:
@@ -233,38 +250,6 @@ def compare_command(
     return result
 
 
-def report_command(
-    out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and charts/.")] = Path("report"),
-    system: Annotated[list[str] | None, typer.Option(help="NAME=PREDICTIONS.jsonl; repeat for each system.")] = None,
-    data: Data = DEFAULT_DATA,
-    split: Split = "test",
-    sweep: Annotated[list[Path] | None, typer.Option(help="Sweep output folder; repeatable.")] = None,
-    store_url: StoreUrl = None,
-    store: Annotated[bool, typer.Option("--store/--no-store", help="Include live feedback from the store.")] = True,
-) -> Path:
-    """Markdown + self-contained HTML: metrics (both protocols), sweeps, lengths, live feedback, latency."""
-    from training.artifacts import read_loss_log
-    from training.data import load_split
-    from training.evaluation import compare
-    from training.report import feedback_sections, metrics_section, sweep_section, write_report
-    from training.sweep import load_summary
+from training.cli_report import report_command  # noqa: E402 - `recap report`, kept importable from here
 
-    sections = []
-    with friendly_errors():
-        if system:
-            predictions = parse_systems(system)
-            result = compare(predictions, load_split(data, split), allow_empty=True)
-            result["source"] = f"{data} ({split} split)"
-            by_id = {e.id: e for e in load_split(data, split)}
-            refs = [r for i in result["ids"] for r in by_id[i].all_references]
-            texts = {name: [p[i] for i in result["ids"]] for name, p in predictions.items()}
-            sections += metrics_section(result, texts, refs)
-        for folder in sweep or []:
-            summary = load_summary(folder)
-            logs = {r["name"]: read_loss_log(Path(folder) / r["name"] / "loss_log.jsonl") for r in summary["runs"]}
-            sections.append(sweep_section(summary, logs))
-        if store:
-            sections += feedback_sections(open_store(store_url))
-    path = write_report(out, sections)
-    typer.echo(f"Wrote {out / 'report.md'} and {path}")
-    return path
+__all__ = ["build_runtime", "parse_systems", "report_command"]

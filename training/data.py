@@ -144,17 +144,85 @@ def split_file(examples: Sequence[Example], val_fraction: float, seed: int) -> t
 
 
 def train_val(
-    source: str, *, train_limit: int | None, val_limit: int | None, val_fraction: float, seed: int
+    source: str,
+    *,
+    train_limit: int | None,
+    val_limit: int | None,
+    val_fraction: float,
+    seed: int,
+    val_split: str = "validation",
 ) -> tuple[list[Example], list[Example]]:
+    """Training rows and validation rows; a folder or hub id validates on ``val_split`` (never on train)."""
     if source_kind(source) == "file":
         train, val = split_file(load_split(source, "train"), val_fraction, seed)
         return (train[:train_limit] if train_limit else train), (val[:val_limit] if val_limit else val)
-    return load_split(source, "train", train_limit), load_split(source, "validation", val_limit)
+    if val_split == "train":
+        raise DataError("--val-split train: validation must not come from the training rows")
+    return load_split(source, "train", train_limit), load_split(source, val_split, val_limit)
+
+
+@dataclass(frozen=True)
+class Mixed:
+    rows: list[Example]
+    counts: dict[str, Any]
+
+
+def parse_mix(spec: str) -> tuple[Path, float]:
+    """``PATH:WEIGHT`` (weight: how many times each row of PATH is used; fractions are sampled)."""
+    path, sep, weight = spec.rpartition(":")
+    try:
+        value = float(weight) if sep else -1.0
+    except ValueError:
+        value = -1.0
+    if not sep or not path or value <= 0:
+        raise DataError(f"--mix {spec!r}: expected PATH:WEIGHT with a weight > 0, e.g. feedback.jsonl:2")
+    if not Path(path).expanduser().is_file():
+        raise DataError(f"--mix {spec!r}: no such file {path}")
+    return Path(path).expanduser(), value
+
+
+def mix_in(train: Sequence[Example], specs: Sequence[str], seed: int) -> Mixed:
+    """``train`` plus each mixed file's rows repeated WEIGHT times (the fraction drawn at random by seed),
+    shuffled together. Validation is untouched: mixed rows never choose the model."""
+    rows, counts = list(train), {"base": len(train)}
+    rng = random.Random(seed)
+    for spec in specs:
+        path, weight = parse_mix(spec)
+        extra = load_split(str(path), "train")
+        whole, fraction = int(weight), weight - int(weight)
+        chosen = extra * whole + [e for e in extra if rng.random() < fraction]
+        rows += [Example(f"mix{len(counts)}_{i}_{e.id}", e.dialogue, e.summary) for i, e in enumerate(chosen)]
+        counts[str(path)] = {"rows": len(extra), "weight": weight, "used": len(chosen)}
+    if len(counts) > 1:
+        rng.shuffle(rows)
+    return Mixed(rows, counts)
+
+
+def parse_shot_id(value: str) -> tuple[str, int | None]:
+    """``test_13#2`` -> ("test_13", 2): an example id with an optional 1-based annotator."""
+    base, sep, annotator = value.partition("#")
+    if not sep:
+        return value, None
+    if not annotator.isdigit() or int(annotator) < 1:
+        raise DataError(f"example id {value!r}: the part after # must be an annotator number (1, 2, 3)")
+    return base, int(annotator)
+
+
+def with_annotator(example: Example, annotator: int | None) -> Example:
+    """The example with its summary taken from one annotator (1-based), id marked ``#N``."""
+    if annotator is None:
+        return example
+    refs = example.all_references
+    if annotator > len(refs):
+        raise DataError(f"{example.id}#{annotator}: this example has {len(refs)} annotator(s)")
+    return Example(f"{example.id}#{annotator}", example.dialogue, refs[annotator - 1], example.references)
 
 
 def find_by_id(examples: Sequence[Example], ids: Sequence[str]) -> list[Example]:
+    """Examples by id, in the order given; ``id#N`` picks annotator N's summary."""
     by_id = {example.id: example for example in examples}
-    missing = [i for i in ids if i not in by_id]
+    parsed = [parse_shot_id(i) for i in ids]
+    missing = [i for i, (base, _) in zip(ids, parsed, strict=True) if base not in by_id]
     if missing:
         raise DataError(f"example ids not found: {', '.join(missing)}")
-    return [by_id[i] for i in ids]
+    return [with_annotator(by_id[base], annotator) for base, annotator in parsed]

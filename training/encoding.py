@@ -31,6 +31,29 @@ def prompts_for(examples: Sequence[Example], template: Any) -> list[str]:
     return [build_prompt(example.dialogue, template) for example in examples]
 
 
+def _parts(tokenizer: Any, template: Any) -> tuple[list[int], list[int]]:
+    """Token ids of the template before and after ``{dialogue}`` (the suffix ends with the ``Summary:`` cue
+    and the end-of-sequence token)."""
+    from worker.model.prompt import PLACEHOLDER
+
+    before, _, after = template.template.partition(PLACEHOLDER)
+    prefix = tokenizer(before, add_special_tokens=False, verbose=False)["input_ids"] if before.strip() else []
+    suffix = tokenizer(after, verbose=False)["input_ids"]  # special tokens (</s>) come at the end
+    return prefix, suffix
+
+
+def cut_dialogue(dialogue: str, tokenizer: Any, template: Any, max_input_tokens: int) -> list[int]:
+    """The prompt's ids with the dialogue's tail cut so the whole fits ``max_input_tokens``: the instruction
+    and the ``Summary:`` cue are always kept (plain truncation would cut the cue and teach the model to
+    summarize without it)."""
+    prefix, suffix = _parts(tokenizer, template)
+    budget = max_input_tokens - len(prefix) - len(suffix)
+    if budget < 1:
+        raise ValueError(f"max_input_tokens={max_input_tokens} leaves no room for the dialogue in the prompt")
+    body = tokenizer(dialogue, add_special_tokens=False, verbose=False)["input_ids"][:budget]
+    return prefix + body + suffix
+
+
 def encode(
     examples: Sequence[Example],
     tokenizer: Any,
@@ -49,7 +72,10 @@ def encode(
     # indexing errors" warning would be false alarm here, and the cut below is what the model sees.
     full_inputs = tokenizer(prompts, truncation=False, verbose=False)["input_ids"]
     full_targets = tokenizer(text_target=targets, truncation=False, verbose=False)["input_ids"]
-    inputs = tokenizer(prompts, truncation=True, max_length=max_input_tokens)
+    input_ids = [
+        ids if len(ids) <= max_input_tokens else cut_dialogue(e.dialogue, tokenizer, template, max_input_tokens)
+        for ids, e in zip(full_inputs, examples, strict=True)
+    ]
     labels = tokenizer(text_target=targets, truncation=True, max_length=max_target_tokens)["input_ids"]
     input_lengths = [len(ids) for ids in full_inputs]
     target_lengths = [len(ids) for ids in full_targets]
@@ -65,6 +91,6 @@ def encode(
         longest_target_tokens=max(target_lengths, default=0),
     )
     dataset = datasets.Dataset.from_dict(
-        {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"], "labels": labels}
+        {"input_ids": input_ids, "attention_mask": [[1] * len(ids) for ids in input_ids], "labels": labels}
     )
     return dataset, stats

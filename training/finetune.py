@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from training import artifacts
-from training.data import DIALOGSUM_HUB_ID, train_val
+from training import artifacts, recipe
+from training.data import DIALOGSUM_HUB_ID, mix_in, source_kind, train_val
 from training.encoding import encode
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: 1e-3 for LoRA (the seed's), 5e-5 for full
     batch_size: int = 8
     eval_batch_size: int | None = None
-    epochs: float = 1.0
+    epochs: float = 5.0  # public Flan-T5 LoRA recipes train 3-5; the best epoch is kept by validation ROUGE-L
     max_steps: int = 0  # > 0 overrides epochs
     warmup: float = 0.0  # < 1: share of the steps, >= 1: steps
     weight_decay: float = 0.01
@@ -51,8 +51,16 @@ class TrainConfig:
     seed: int = 42
     precision: Precision = "auto"
     gradient_checkpointing: bool = False
-    eval_every: int = 0  # steps; 0 = once per epoch (and always once at the end)
+    eval_every: int = 0  # steps between validation + checkpoint; 0 = once per epoch
     logging_steps: int = 10
+    lr_scheduler: str = "linear"  # any transformers SchedulerType name
+    save_total_limit: int | None = 2  # checkpoints kept (the best one is never deleted)
+    patience: int = 0  # > 0: stop after this many validations without a better ROUGE-L
+    resume: bool = False  # continue from the newest checkpoint in <out>/trainer
+    val_beams: int = 1  # beams for the validation summaries
+    val_split: str = "validation"  # split of --data (a folder) used for validation and model selection
+    init_adapter: str | None = None  # LoRA: continue training this adapter instead of a fresh one
+    mix: list[str] = field(default_factory=list)  # PATH:WEIGHT files mixed into the training rows
     lora_r: int = 32
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -121,8 +129,17 @@ def _build_model(config: TrainConfig) -> tuple[Any, Any]:
         _check_target_modules(model, config.target_modules)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()  # checkpointed frozen embeddings need a grad path
-        model = get_peft_model(model, lora)
+        model = _continue_adapter(model, config.init_adapter) if config.init_adapter else get_peft_model(model, lora)
     return model, tokenizer
+
+
+def _continue_adapter(model: Any, folder: str) -> Any:
+    """The serving adapter, trainable, as the starting point (its own r, alpha and target modules apply)."""
+    from peft import PeftModel
+
+    if not (Path(folder).expanduser() / "adapter_config.json").is_file():
+        raise TrainingConfigError(f"--init-adapter {folder}: no adapter_config.json there (expected a LoRA folder)")
+    return PeftModel.from_pretrained(model, str(Path(folder).expanduser()), is_trainable=True)
 
 
 def _check_target_modules(model: Any, targets: list[str]) -> None:
@@ -146,39 +163,6 @@ def config_name(model: Any) -> str:
     return str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
 
 
-def _training_args(config: TrainConfig, precision: str, cuda: bool) -> Any:
-    from transformers import Seq2SeqTrainingArguments
-
-    per_epoch = config.eval_every <= 0
-    return Seq2SeqTrainingArguments(
-        output_dir=str(Path(config.out) / "trainer"),
-        learning_rate=config.lr,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.eval_batch_size or config.batch_size,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps if config.max_steps > 0 else -1,
-        warmup_steps=config.warmup,
-        weight_decay=config.weight_decay,
-        gradient_accumulation_steps=config.grad_accum,
-        activation_checkpointing=config.gradient_checkpointing,
-        bf16=precision == "bf16",
-        use_cpu=not cuda,
-        eval_strategy="epoch" if per_epoch else "steps",
-        eval_steps=None if per_epoch else config.eval_every,
-        # Without an explicit length, generate() stops at 20 tokens and ROUGE looks far worse than it is.
-        predict_with_generate=True,
-        generation_max_length=config.generation_max_length or config.max_target_tokens,
-        generation_num_beams=1,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        save_strategy="no",
-        report_to="none",
-        seed=config.seed,
-        data_seed=config.seed,
-        dataloader_num_workers=0,
-    )
-
-
 def _compute_metrics(tokenizer: Any, references: list[str]) -> Any:
     """Scores generated validation summaries against the full reference texts (not the cut labels)."""
     import numpy as np
@@ -196,82 +180,124 @@ def _compute_metrics(tokenizer: Any, references: list[str]) -> Any:
     return compute
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Fine-tune, evaluate on validation, and write a folder the worker loads as-is."""
-    import torch
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, set_seed
-
-    cuda = torch.cuda.is_available()
-    precision = resolve_precision(config.precision, cuda)
+def _check(config: TrainConfig) -> None:
     if config.method not in ("full", "lora"):
         raise TrainingConfigError(f"method must be full or lora, not {config.method!r}")
-    set_seed(config.seed)
-    out = Path(config.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    template = load_template(config)
+    if config.init_adapter and config.method != "lora":
+        raise TrainingConfigError("--init-adapter continues a LoRA adapter; use it with `recap train lora`")
+    if config.resume and recipe.last_checkpoint(config) is None:
+        raise TrainingConfigError(f"--resume: no checkpoint in {Path(config.out) / 'trainer'} to continue from")
+    if config.patience < 0 or config.val_beams < 1 or config.grad_accum < 1:
+        raise TrainingConfigError("--patience must be >= 0, --val-beams and --grad-accum >= 1")
+
+
+def _rows(config: TrainConfig) -> tuple[list[Any], list[Any], dict[str, Any]]:
     train_rows, val_rows = train_val(
         config.data,
         train_limit=config.train_limit,
         val_limit=config.val_limit,
         val_fraction=config.val_fraction,
         seed=config.seed,
+        val_split=config.val_split,
     )
+    mixed = mix_in(train_rows, config.mix, seed=config.seed)
+    return mixed.rows, val_rows, mixed.counts
+
+
+def _trainer(config: TrainConfig, precision: str, cuda: bool, template: Any, out: Path) -> tuple[Any, dict]:
+    from transformers import DataCollatorForSeq2Seq
+
+    train_rows, val_rows, mix_counts = _rows(config)
     model, tokenizer = _build_model(config)
     lengths = {"max_input_tokens": config.max_input_tokens, "max_target_tokens": config.max_target_tokens}
     train_set, train_stats = encode(train_rows, tokenizer, template, **lengths)
     val_set, val_stats = encode(val_rows, tokenizer, template, **lengths)
-    log.info(
-        "training on %d examples (%d inputs truncated), validating on %d",
-        len(train_rows),
-        train_stats.truncated_inputs,
-        len(val_rows),
-    )
-    args = _training_args(config, precision, cuda)
-    trainer = Seq2SeqTrainer(
+    collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=8)
+    trainer = recipe.RecapTrainer(
         model=model,
-        args=args,
+        args=recipe.training_args(config, precision, cuda),
         train_dataset=train_set,
         eval_dataset=val_set,
         processing_class=tokenizer,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        data_collator=collator,
         compute_metrics=_compute_metrics(tokenizer, [row.summary for row in val_rows]),
-        callbacks=[artifacts.LossLogger(out / "loss_log.jsonl")],
+        callbacks=recipe.callbacks(config, template, out / "loss_log.jsonl"),
     )
+    if trainer.is_world_process_zero():
+        log.info("training on %d examples (%d inputs cut), validating on %d", len(train_rows),
+                 train_stats.truncated_inputs, len(val_rows))
+    data = {
+        "source": config.data,
+        "validation_split": config.val_split if source_kind(config.data) != "file" else "held out of the file",
+        "mix": mix_counts,
+        "train": train_stats.as_dict(),
+        "validation": val_stats.as_dict(),
+        "train_ids": [row.id for row in train_rows][:1000],
+    }
+    return trainer, data
+
+
+def train(config: TrainConfig, extra_callbacks: list[Any] | None = None) -> TrainResult:
+    """Fine-tune with per-epoch checkpoints, keep the best by validation ROUGE-L, write a folder the worker
+    loads as-is. ``extra_callbacks`` are transformers ``TrainerCallback`` objects (Python API only)."""
+    import torch
+    from transformers import set_seed
+
+    cuda = torch.cuda.is_available()
+    precision = resolve_precision(config.precision, cuda)
+    _check(config)
+    set_seed(config.seed)
+    out = Path(config.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    template = load_template(config)
+    trainer, data = _trainer(config, precision, cuda, template, out)
+    for callback in extra_callbacks or []:
+        trainer.add_callback(callback)
     started = time.perf_counter()
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=recipe.last_checkpoint(config) if config.resume else None)
     validation = _final_evaluation(trainer)
     seconds = time.perf_counter() - started
     metrics = {
         "validation": validation,
         "validation_protocol": "single reference per dialogue (protocols A and C coincide)",
+        "best_checkpoint": _relative(trainer.state.best_model_checkpoint, out),
+        "best_step": _step_of(trainer.state.best_model_checkpoint),
+        "global_step": trainer.state.global_step,
+        "stopped_early": trainer.state.global_step < trainer.state.max_steps,
+        "history": recipe.epoch_history(trainer),
         "train": dict(train_output.metrics),
         "seconds": round(seconds, 2),
         "precision": precision,
     }
-    _save(trainer, tokenizer, out, config)
-    artifacts.write_outputs(
-        out,
-        config=config,
-        template=template,
-        metrics=metrics,
-        data={
-            "source": config.data,
-            "train": train_stats.as_dict(),
-            "validation": val_stats.as_dict(),
-            "train_ids": [row.id for row in train_rows][:1000],
-        },
-        training_args=json.loads(args.to_json_string()) | {"recap": asdict(config)},
-    )
+    if trainer.is_world_process_zero():
+        _save(trainer, trainer.processing_class, out, config)
+        artifacts.write_outputs(
+            out,
+            config=config,
+            template=template,
+            metrics=metrics,
+            data=data,
+            training_args=json.loads(trainer.args.to_json_string()) | {"recap": asdict(config)},
+        )
     return TrainResult(out=out, metrics=metrics, seconds=seconds)
 
 
+def _relative(path: str | None, out: Path) -> str | None:
+    return str(Path(path).relative_to(out)) if path and Path(path).is_relative_to(out) else path
+
+
+def _step_of(path: str | None) -> int | None:
+    return int(path.rsplit("-", 1)[-1]) if path and path.rsplit("-", 1)[-1].isdigit() else None
+
+
 def _final_evaluation(trainer: Any) -> dict[str, Any]:
-    """The validation scores at the last step: reused when the schedule just evaluated there."""
-    history = trainer.state.log_history
-    last = next((e for e in reversed(history) if "eval_loss" in e), None)
-    if last is None or last.get("step") != trainer.state.global_step:
-        last = trainer.evaluate()
-    return {k.removeprefix("eval_"): v for k, v in last.items() if k.startswith("eval_")}
+    """The validation scores of the model kept (the best checkpoint), as recorded when it was scored."""
+    best = _step_of(trainer.state.best_model_checkpoint)
+    scored = [e for e in trainer.state.log_history if "eval_loss" in e]
+    chosen = next((e for e in scored if e.get("step") == best), None)
+    if chosen is None:  # no checkpoint was scored (e.g. fewer steps than one evaluation interval)
+        chosen = trainer.evaluate()
+    return {k.removeprefix("eval_"): v for k, v in chosen.items() if k.startswith("eval_")}
 
 
 def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
@@ -281,6 +307,3 @@ def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig) -> None:
         base.config.use_cache = True  # the worker generates with the cache on
     model.save_pretrained(out)  # adapter only for peft models, full weights otherwise
     tokenizer.save_pretrained(out)
-    scratch = out / "trainer"
-    if scratch.is_dir() and not any(scratch.iterdir()):
-        scratch.rmdir()  # save_strategy="no" leaves the trainer's output_dir empty

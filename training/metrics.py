@@ -1,8 +1,10 @@
 """ROUGE and BLEU under two explicit multi-reference protocols.
 
 Every number is on a 0-100 scale. ROUGE is the F-measure from ``rouge_score`` with stemming on
-(as in the seed notebook); texts are passed as-is, so ROUGE-Lsum sees one "sentence" per newline,
-exactly like ``evaluate``'s rouge module. BLEU is ``sacrebleu`` corpus BLEU with its defaults.
+(as in the seed notebook). ROUGE-Lsum needs one sentence per line: texts are split after ``.``, ``!``
+and ``?`` (nltk's punkt is not a dependency), newline-joined, then scored; ROUGE-1/2/L are unchanged by
+the newlines (rouge_score's tokenizer treats them as spaces). BLEU is ``sacrebleu`` corpus BLEU with its
+defaults (signature in :func:`bleu_signature`).
 
 Protocol A -- each (prediction, reference) pair is one row, as in the seed's notebook on the hub's
   1,500-row test split (500 dialogues x 3 annotators):
@@ -18,6 +20,7 @@ With a single reference per dialogue, A and C are identical by construction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -52,9 +55,26 @@ def _scorer():  # type: ignore[no-untyped-def]
     return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_sentences(text: str) -> str:
+    """One sentence per line, the form ROUGE-Lsum expects."""
+    return "\n".join(part for part in _SENTENCE_END.split(text.strip()) if part)
+
+
+def bleu_signature(references: int = 1) -> str:
+    """sacrebleu's signature of the corpus BLEU used here with ``references`` streams (protocol A: 1)."""
+    from sacrebleu.metrics import BLEU
+
+    metric = BLEU()
+    metric.corpus_score(["a b c d"], [["a b c d"]] * references)  # the signature needs the reference count
+    return str(metric.get_signature())
+
+
 def rouge_pair(prediction: str, reference: str) -> dict[str, float]:
-    """ROUGE F-measures (0-100) of one prediction against one reference."""
-    scores = _scorer().score(reference, prediction)
+    """ROUGE F-measures (0-100) of one prediction against one reference (ROUGE-Lsum on split sentences)."""
+    scores = _scorer().score(split_sentences(reference), split_sentences(prediction))
     return {key: scores[key].fmeasure * 100 for key in ROUGE_KEYS}
 
 

@@ -19,6 +19,22 @@ SHOT_FRAME = "Dialogue:\n\n{dialogue}\n\nWhat was going on?\n"
 DEFAULT_SHOT_IDS = ("train_40", "train_80", "train_120")  # the seed's indices 40, 80, 120, taken from train
 # (the seed took them from test; train keeps the in-context examples out of any scored split)
 TEMPLATES = ("zero-shot", "zero-shot-seed", "one-shot", "few-shot")
+TRAINING_LENGTH = 512  # Flan-T5 was trained on inputs of up to 512 tokens; longer prompts are out of its habit
+# The seed indexed the hub's 1,500-row test split: 500 dialogues x 3 annotators, one dialogue's three rows in
+# a row. Hub row i is local test_{i // 3} with annotator i % 3 + 1.
+SEED_SHOT_ROWS = (40, 80, 120)
+SEED_TARGET_ROW = 200
+SEED_TEMPLATES = ("zero-shot-seed", "one-shot", "few-shot")
+
+
+def hub_test_id(row: int) -> str:
+    """The local id with annotator (``test_13#2``) of the hub test split's row ``row``."""
+    return f"test_{row // 3}#{row % 3 + 1}"
+
+
+def seed_ids() -> tuple[list[str], str]:
+    """The seed's shots and target as local ids with annotators: test_13#2, test_26#3, test_40#1; test_66#3."""
+    return [hub_test_id(row) for row in SEED_SHOT_ROWS], hub_test_id(SEED_TARGET_ROW)
 
 
 def shot_block(example: Example) -> str:
@@ -60,6 +76,7 @@ class TemplateResult:
     name: str
     scores: dict[str, dict[str, float | int]]
     mean_prompt_tokens: float
+    max_prompt_tokens: int
     mean_words: float
     ids: list[str]
     predictions: list[str]
@@ -69,6 +86,8 @@ class TemplateResult:
             "template": self.name,
             **self.scores,
             "mean_prompt_tokens": self.mean_prompt_tokens,
+            "max_prompt_tokens": self.max_prompt_tokens,
+            "past_training_length": self.max_prompt_tokens > TRAINING_LENGTH,
             "mean_words": self.mean_words,
         }
 
@@ -144,6 +163,7 @@ def run_templates(
                 name=name,
                 scores=score(outputs, references),
                 mean_prompt_tokens=round(sum(lengths[name][i] for i in keep) / len(keep), 1),
+                max_prompt_tokens=max(lengths[name][i] for i in keep),
                 mean_words=round(mean_words(outputs), 2),
                 ids=[targets[i].id for i in keep],
                 predictions=outputs,
@@ -153,10 +173,16 @@ def run_templates(
     return PromptRun(results, [s for s in skipped if s not in shot_ids], window, _context(kept))
 
 
+def _tokens(result: TemplateResult) -> str:
+    flag = " (!)" if result.max_prompt_tokens > TRAINING_LENGTH else ""
+    return f"{result.mean_prompt_tokens} (max {result.max_prompt_tokens}){flag}"
+
+
 def results_table(run: PromptRun) -> str:
     """Markdown: one row per template and protocol, then what was left out."""
     lines = [
-        "| template | protocol | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | BLEU | mean words | prompt tokens |",
+        "| template | protocol | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum (split sentences) | BLEU | mean words "
+        "| prompt tokens |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for result in run.results:
@@ -164,8 +190,7 @@ def results_table(run: PromptRun) -> str:
             s = result.scores[key]
             lines.append(
                 f"| {result.name} | {label} | {s['rouge1']:.2f} | {s['rouge2']:.2f} | {s['rougeL']:.2f} | "
-                f"{s['rougeLsum']:.2f} | {s['bleu']:.2f} | {result.mean_words} | "
-                f"{result.mean_prompt_tokens} |"
+                f"{s['rougeLsum']:.2f} | {s['bleu']:.2f} | {result.mean_words} | {_tokens(result)} |"
             )
     for name, row in run.context.items():
         if "protocol_a" in row:
@@ -183,6 +208,12 @@ def results_table(run: PromptRun) -> str:
         f"References average {run.context['references']['mean_words']:.1f} words; the human row scores each "
         "annotator against the other two.",
     ]
+    past = [r.name for r in run.results if r.max_prompt_tokens > TRAINING_LENGTH]
+    if past:
+        lines.append(
+            f"Prompts marked (!) are past Flan-T5's {TRAINING_LENGTH}-token training length: {', '.join(past)}. "
+            "The model still reads them (relative positions), but it never saw inputs that long in training."
+        )
     if run.skipped_over_window:
         lines.append(
             f"Left out of every template, prompt longer than {run.window} tokens: "

@@ -42,27 +42,25 @@ class Section:
 def metrics_section(
     result: Mapping[str, Any], predictions: Mapping[str, Sequence[str]], references: Sequence[str]
 ) -> list[Section]:
+    from training.tables import gain_rows, system_rows
+
     sections = []
     for protocol, label in (("protocol_a", "A"), ("protocol_c", "C")):
-        rows = [
-            [name, *(f"{row[protocol][k]:.2f}" for k in METRIC_KEYS), f"{row['mean_words']:.1f}"]
-            for name, row in result["systems"].items()
-        ]
-        gains = [
-            [g["system"], g["over"], *(f"{g[k]:+.2f}" for k in METRIC_KEYS)] for g in result["improvements"][protocol]
-        ]
         sections.append(
             Section(
                 f"Offline metrics, protocol {label}",
                 [
                     f"{PROTOCOL_TEXT[label]} {result['n']} dialogues"
                     + (f" of {result['source']}" if result.get("source") else "")
-                    + ", "
-                    f"{result['references_per_dialogue']} references "
-                    "each, 0-100 scale. The human row scores each annotator against the other two.",
-                    Table(["system", *(METRIC_LABELS[k] for k in METRIC_KEYS), "mean words"], rows),
-                    "Absolute improvement in percentage points:",
-                    Table(["system", "over", *(METRIC_LABELS[k] for k in METRIC_KEYS)], gains),
+                    + f", {result['references_per_dialogue']} references each, 0-100 scale, 95 % bootstrap "
+                    "interval in brackets. The human row scores each annotator against the other two "
+                    "(no interval: it is context, not a system). "
+                    "Rows marked published are the seed notebook's ROUGE-1 (protocol A), for reference.",
+                    Table(["system", *(METRIC_LABELS[k] for k in METRIC_KEYS), "mean words"],
+                          system_rows(result, protocol)),
+                    "Improvement, candidate minus baseline, percentage points, paired 95 % interval:",
+                    Table(["candidate", "baseline", *(METRIC_LABELS[k] for k in METRIC_KEYS)],
+                          gain_rows(result, protocol)),
                 ],
             )
         )
@@ -168,7 +166,9 @@ def feedback_sections(store: Any) -> list[Section]:
         Section(
             "Latency",
             [
-                "Milliseconds from request to summary (Summary.latency_ms), linear-interpolated percentiles.",
+                "Generation milliseconds recorded per summary (Summary.latency_ms: for a batched job, the whole "
+                "batch's time; queue wait and delivery not included), linear-interpolated percentiles. "
+                "The per-stage table below splits it where the store records the stages.",
                 Table(
                     ["model", "summaries", "p50", "p90", "p95", "p99"],
                     [

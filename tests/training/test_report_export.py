@@ -103,24 +103,30 @@ def test_chat_summary_on_empty_store(sqlite_url: str) -> None:
 
 def test_export_feedback_honours_opt_in(tmp_path: Path, sqlite_url: str) -> None:
     store = Store(sqlite_url)
-    liked, disliked, liked2 = (_summary(store, n) for n in range(3))
+    liked, disliked, liked2, again = (_summary(store, n) for n in range(4))
     for sid in (liked, disliked, liked2):
         assert store.keep_dialogue(sid, "slack", "T1", f"#Person1#: dialogue {sid}") is False  # off by default
     store.record_vote(liked, "u1", 1)
     store.record_vote(disliked, "u1", -1)
     store.record_vote(liked2, "u2", 1)
+    store.record_vote(again, "u2", 1)
     out = tmp_path / "feedback.jsonl"
     runner = CliRunner()
+    export = ["export-feedback", "--out", str(out), "--store-url", sqlite_url, "--min-rows", "2"]
 
-    result = runner.invoke(train_app, ["export-feedback", "--out", str(out), "--store-url", sqlite_url])
-    assert result.exit_code == 0, result.output
-    assert out.read_text() == "" and "Wrote 0" in result.stdout
+    result = runner.invoke(train_app, export)
+    assert result.exit_code == 2, result.output
+    assert "only 0 distinct opted-in" in result.stderr and "nothing was written" in result.stderr
+    assert not out.exists()
 
     store.set_sharing("slack", "T1", True)
     for sid in (liked, disliked, liked2):
         assert store.keep_dialogue(sid, "slack", "T1", f"#Person1#: dialogue {sid}") is True
-    result = runner.invoke(train_app, ["export-feedback", "--out", str(out), "--store-url", sqlite_url])
+    # The same conversation summarized twice (a re-run) is exported once.
+    assert store.keep_dialogue(again, "slack", "T1", f"#Person1#:   dialogue {liked}") is True
+    result = runner.invoke(train_app, export)
     assert result.exit_code == 0, result.output
+    assert "Wrote 2 examples" in result.stdout and "1 duplicate" in result.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["dialogue"] for r in rows) == [
         f"#Person1#: dialogue {liked}",
@@ -129,6 +135,9 @@ def test_export_feedback_honours_opt_in(tmp_path: Path, sqlite_url: str) -> None
     assert all(set(r) == {"dialogue", "summary"} for r in rows)
     assert len(load_split(str(out), "train")) == 2  # what `recap train lora --data` reads
 
+    result = runner.invoke(train_app, [*export[:-1], "3"])
+    assert result.exit_code == 2 and "at least 3" in result.stderr and len(out.read_text().splitlines()) == 2
+
     store.set_sharing("slack", "T1", False)
-    runner.invoke(train_app, ["export-feedback", "--out", str(out), "--store-url", sqlite_url])
-    assert out.read_text() == ""
+    result = runner.invoke(train_app, export)
+    assert result.exit_code == 2 and "only 0 distinct" in result.stderr
