@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     # --- first-hour ---
 
     # --- worker-faults ---
+    delivery_windows_s: dict[str, int] = Field(
+        default_factory=lambda: {"slack": 1800, "discord": 840},
+        description="Per platform, seconds after a request within which its reply may still be posted "
+                    "(Slack response_url: 30 min; Discord interaction token: 15 min, less a margin for the notice).",
+    )
+    store_retry_window_s: int = Field(900, ge=0, description="Seconds a job waits out store errors before failing.")
+    worker_alive_ttl_s: int = Field(15, ge=3, le=600, description="A worker silent this long is dead; its job reruns.")
+    recovery_interval_s: float = Field(5, gt=0, le=300, description="Seconds between recovery passes.")
+    failed_job_ttl_s: int = Field(900, ge=1, description="Seconds a failed job (reason only, no text) is kept.")
+    batch_tokens: int = Field(4096, ge=0, description="Input tokens gathered into one batch (0 = no batching).")
+    redis_max_backoff_s: float = Field(10, gt=0, le=300, description="Longest wait between Redis reconnects.")
 
     # --- store-queue ---
 

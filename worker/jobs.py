@@ -96,6 +96,7 @@ def summarize(payload: dict[str, Any]) -> dict[str, Any]:
 
 def user_message_for(error: BaseException | None) -> str:
     """A short sentence for the person who asked; never a traceback."""
+    from worker.failures import STORE_MESSAGE, is_store_fault
     from worker.model.runtime import ModelLoadError
 
     if isinstance(error, EmptyConversationError):
@@ -104,10 +105,14 @@ def user_message_for(error: BaseException | None) -> str:
         return "The summarizer model could not be loaded. An operator needs to check RECAP_MODEL / RECAP_ADAPTER."
     if isinstance(error, PayloadError):
         return "This request could not be read by the worker (version mismatch). Please try again."
+    if is_store_fault(error):
+        return STORE_MESSAGE
     if isinstance(error, TRANSIENT_ERRORS):
         return "The summary could not be delivered after several tries. Please try again in a few minutes."
     if error is not None and error.__class__.__name__ == "JobTimeoutException":
         return "Summarizing took too long and was stopped. Try a shorter range."
+    if error is not None and error.__class__.__name__ == "AbandonedJobError":
+        return "The worker summarizing this stopped several times. The error was logged for the operators."
     return "Something went wrong while summarizing. The error was logged for the operators."
 
 
@@ -119,24 +124,45 @@ def _already_delivered(request: SummaryJob) -> bool:
     return row is not None and row.delivered_at is not None
 
 
+def _request_of(job: Job) -> SummaryJob | None:
+    try:
+        return SummaryJob.from_payload(job.args[0])
+    except (PayloadError, IndexError, TypeError):
+        return None
+
+
 def on_failure(
     job: Job, connection: Redis, exc_type: type[BaseException] | None,
     exc_value: BaseException | None, traceback: TracebackType | None,
 ) -> None:
-    """RQ failure callback: retry transient errors, otherwise tell the requester once."""
-    if isinstance(exc_value, TRANSIENT_ERRORS) and job.should_retry:
-        log.warning("job %s: transient %s, %s retries left", job.id, exc_type.__name__ if exc_type else "?",
-                    job.retries_left)
+    """RQ failure callback: wait out faults that pass (worker.failures), otherwise tell the requester once."""
+    from worker.failures import Decision, decide
+    from worker.notices import forget_text, tell_requester
+
+    settings = active_settings()
+    request = _request_of(job)
+    name = exc_type.__name__ if exc_type else "unknown error"
+    try:
+        decision = decide(job, exc_value, request.platform if request else "", settings)
+    except Exception:  # noqa: BLE001 - a broken policy must not lose the job: RQ's own retry rules apply
+        log.exception("job %s: retry policy failed", job.id)
+        decision = Decision(job.should_retry and isinstance(exc_value, TRANSIENT_ERRORS), "policy error")
+    if decision.retry:
+        log.warning("job %s: %s (%s), %s retries left", job.id, name, decision.reason, job.retries_left)
+        _save_meta(job)
         return
     job.retries_left = 0  # a permanent error will not get better by retrying
-    log.error("job %s failed: %s", job.id, exc_type.__name__ if exc_type else "unknown error")
-    message = user_message_for(exc_value)
+    log.error("job %s failed: %s (%s)", job.id, name, decision.reason)
+    message = decision.message or user_message_for(exc_value)
+    job.meta["user_error"] = message
+    _save_meta(job)
+    if request is not None and not _already_delivered(request):
+        tell_requester(request, message, settings)
+    forget_text(job, settings)
+
+
+def _save_meta(job: Job) -> None:
     try:
-        job.meta["user_error"] = message
         job.save_meta()
-        request = SummaryJob.from_payload(job.args[0])
-        if _already_delivered(request):
-            return  # the summary reached the user; a later bookkeeping error must not say otherwise
-        deliverer_for(request.platform).notify_failure(request, message, active_settings())
-    except Exception:  # noqa: BLE001 - a failing notification must not hide the job's own failure
-        log.exception("job %s: could not notify the requester", job.id)
+    except RedisError:
+        log.warning("job %s: could not save its meta (Redis)", job.id)

@@ -54,6 +54,17 @@ def web_client(settings: Any) -> WebClient:
     return WebClient(token=token, base_url=settings.slack_api_url, timeout=15, retry_handlers=[ReadRetryHandler()])
 
 
+def _retry_after(exc: SlackApiError) -> float | None:
+    """Slack's Retry-After header (seconds), when it sent one: the job waits exactly that long."""
+    headers = {str(key).lower(): value for key, value in (exc.response.headers or {}).items()}
+    value = headers.get("retry-after")
+    value = value[0] if isinstance(value, list) and value else value
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def call_api(method: Any, **params: Any) -> Any:
     """Run one Web API call, sorting errors into transient (retry the job) and permanent."""
     try:
@@ -62,7 +73,7 @@ def call_api(method: Any, **params: Any) -> Any:
         status = exc.response.status_code
         error = exc.response.get("error")
         if status == 429 or status >= 500 or error in ("ratelimited", "service_unavailable", "fatal_error"):
-            raise TransientDeliveryError(f"Slack answered {status} {error}") from exc
+            raise TransientDeliveryError(f"Slack answered {status} {error}", retry_after_s=_retry_after(exc)) from exc
         raise SlackDeliveryError(f"Slack refused the post: {error}") from exc
     except OSError as exc:  # URLError, timeouts, refused connections
         raise TransientDeliveryError(f"Slack could not be reached: {type(exc).__name__}") from exc

@@ -7,9 +7,11 @@ from typing import Any
 
 from fakes.slack_api import FakeSlackAPI
 from redis import Redis
+from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
 from slack_helpers import CHANNEL, THREAD_TS, SlackHarness, make_harness, posted_text, summary_posts
 
-from bot.queue import SummaryJob
+from bot.queue import SummaryJob, summary_queue
 from bot.slack_app import deliver
 from config.settings import Settings, set_active_settings
 from worker.delivery import DeliveredSummary
@@ -150,8 +152,18 @@ def test_429_on_delivery_retries_the_job(slack_settings: Settings, fake_slack: F
     harness.shortcut(message_ts=THREAD_TS)
     harness.executor.drain()
     fake_slack.rate_limit_once["chat.postMessage"] = 30
-    harness.run_worker()  # the 429 is transient: RQ retries the job, which then posts
-    harness.run_worker()
+    harness.run_worker()  # the 429 is transient: the job is rescheduled for its Retry-After (30 s)...
+    registry = ScheduledJobRegistry(queue=summary_queue(quick, redis_conn))
+    (job_id,) = registry.get_job_ids()
+    assert (redis_conn.zscore(registry.key, job_id) or 0) >= time.time() + 25
+    RQScheduler([summary_queue(quick, redis_conn)], connection=redis_conn).enqueue_scheduled_jobs()
+    assert len(summary_posts(fake_slack)) == 0  # ...and is not due yet
+    redis_conn.zadd(registry.key, {job_id: time.time() - 1})  # the wait is over
+    scheduler = RQScheduler([summary_queue(quick, redis_conn)], connection=redis_conn)
+    scheduler.acquire_locks()
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
+    harness.run_worker()  # ...then it posts
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
     assert len(summary_posts(fake_slack)) == 1
     harness.executor.shutdown()
