@@ -157,6 +157,10 @@ class TcpProxy:
     def stop(self) -> None:
         """Refuse new connections and drop every open one (as a network cut or a database restart does)."""
         if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() thread; close alone does not
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:
