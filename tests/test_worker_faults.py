@@ -241,3 +241,26 @@ def test_worker_with_redis_down_at_start_up_gives_up_after_max_wait(settings: Se
     assert output.count("is not reachable") >= 2  # one line per attempt
     assert "loaded model" not in output  # Redis is checked before the model is loaded
     assert time.monotonic() - started < 30
+
+
+def test_a_second_sigterm_requeues_the_running_job(
+    redis_conn: Redis, fault_settings: Settings, slack: FakeSlackAPI, tmp_path: Path
+) -> None:
+    (request_id,) = enqueue(fault_settings, redis_conn, 1, "twice")
+    env = worker_env(fault_settings, RECAP_MIN_NEW_TOKENS="300", RECAP_MAX_NEW_TOKENS="310")
+    worker = start_worker(env, tmp_path)
+    job = job_of(redis_conn, fault_settings, request_id)
+    try:
+        assert wait_until(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 90)
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(1.5)  # RQ ignores a repeat within 1 s as the same signal
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        stop(worker)
+    job.refresh()
+    assert job.get_status() == JobStatus.QUEUED, (tmp_path / "worker.log").read_text()[-2000:]
+    assert job.retries_left == fault_settings.job_retries  # requeued, not a failed attempt
+    assert summary_queue(fault_settings, redis_conn).get_job_ids() == [job.id]
+    assert redis_conn.ttl(job.key) > 0
+    assert not failure_notices(slack) and not deliveries(slack)
