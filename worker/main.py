@@ -29,6 +29,7 @@ from rq.job import Job
 from bot.queue import redis_connection, summary_queue
 from worker import recovery
 from worker.batching import plan_batch, pregenerate_in_calls
+from worker.failures import is_store_fault
 from worker.upkeep import Upkeep, wait_for_redis
 
 log = logging.getLogger("recap.worker")
@@ -71,8 +72,11 @@ class BatchingWorker(SimpleWorker):
             raise
         except REDIS_DOWN:
             raise
-        except Exception:  # noqa: BLE001 - batching is an optimisation; each job still runs alone
-            log.exception("batching skipped")
+        except Exception as exc:  # noqa: BLE001 - batching is an optimisation; each job still runs alone
+            if is_store_fault(exc):
+                log.warning("batching skipped: the store is unreachable (%s)", type(exc).__name__)
+            else:
+                log.exception("batching skipped")
         self.perform_job(job, queue, execution)
         self.set_state("idle")
 

@@ -95,7 +95,7 @@ def _abandoned(connection: Redis, job: Job, started_at: float, alive_ttl_s: int)
 def recover_started(connection: Redis, queue: Queue, alive_ttl_s: int) -> int:
     registry = queue.started_job_registry
     count = 0
-    for entry, started_score in connection.zrange(registry.key, 0, -1, withscores=True):
+    for entry in connection.zrange(registry.key, 0, -1):
         job_id = entry.decode().split(":", 1)[0]
         job = _fetch(connection, job_id)
         if job is None:
