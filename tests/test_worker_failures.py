@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -11,7 +16,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy.exc import OperationalError
-from worker_procs import slack_job
+from worker_procs import slack_job, wait_until
 
 from bot.delivery import TransientDeliveryError
 from bot.queue import enqueue_summary, summary_queue
@@ -93,3 +98,26 @@ def test_the_recovery_pass_requeues_only_jobs_nobody_runs(redis_conn: Redis, set
         requeued = Job.fetch(job.id, connection=redis_conn, serializer=JSONSerializer)
         assert requeued.retries_left == settings.job_retries and redis_conn.ttl(job.key) > 0
         assert recover_intermediate(redis_conn, queue) == 0
+
+
+def test_recap_scheduler_runs_the_recovery_pass(redis_conn: Redis, settings: Settings, tmp_path: Path) -> None:
+    from worker.main import build_worker
+
+    queue = summary_queue(settings, redis_conn)
+    queued(settings, redis_conn, "slack:stranded")
+    job = queue.dequeue_any([queue], None, connection=redis_conn, serializer=JSONSerializer)[0]
+    vanished = build_worker(settings, redis_conn)  # starts the job, then is gone (it never had an alive key)
+    vanished.prepare_execution(job)
+    vanished.prepare_job_execution(job, remove_from_intermediate_queue=True)
+    env = dict(os.environ, RECAP_REDIS_URL=settings.redis_url, RECAP_STORE_URL=settings.store_url,
+               RECAP_RECOVERY_INTERVAL_S="1")
+    scheduler = subprocess.Popen([sys.executable, "-m", "recap", "scheduler", "--interval", "5"], env=env,
+                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        requeued = wait_until(lambda: queue.get_job_ids() == [job.id], 40)
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        output = scheduler.communicate(timeout=30)[0].decode()
+    assert requeued, output[-3000:]
+    assert "requeued: its worker" in output
+    assert Job.fetch(job.id, connection=redis_conn, serializer=JSONSerializer).retries_left == settings.job_retries

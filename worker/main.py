@@ -186,10 +186,14 @@ def run_worker(settings: Any, *, burst: bool = False, warmup: bool = True, max_w
     worked = False
     while True:
         worker = build_worker(settings, connection)
-        worked = _work_once(worker, settings, burst, rq_level) or worked
-        if burst or worker._stop_requested or worker.recap_stopped:
-            return worked
-        log.warning("worker loop ended unexpectedly; starting it again")
+        try:
+            worked = _work_once(worker, settings, burst, rq_level) or worked
+        except REDIS_DOWN as exc:  # e.g. while registering the worker: RQ's loop had not started yet
+            log.warning("worker start-up met a Redis failure (%s)", type(exc).__name__)
+        else:
+            if burst or worker._stop_requested or worker.recap_stopped:
+                return worked
+            log.warning("worker loop ended unexpectedly; starting it again")
         wait_for_redis(connection, settings)
 
 

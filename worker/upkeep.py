@@ -122,3 +122,29 @@ class Upkeep(threading.Thread):
         if self._failing:
             log.warning("upkeep: Redis is back")
         self._failing = False
+
+
+def recovery_thread(settings: Any, stop: threading.Event) -> threading.Thread:
+    """The recovery pass alone, for processes that run no worker (`recap scheduler`); a daemon thread."""
+    import os
+    import socket
+
+    from bot.queue import redis_connection, summary_queue
+
+    connection = redis_connection(settings)
+    queue = summary_queue(settings, connection)
+    owner = f"scheduler:{socket.gethostname()}:{os.getpid()}"
+
+    def loop() -> None:
+        while not stop.wait(settings.recovery_interval_s):
+            try:
+                recovery.recovery_pass(connection, queue, settings, owner)
+            except RedisError as exc:
+                log.warning("recovery pass skipped: Redis at %s (RECAP_REDIS_URL) failed (%s)",
+                            redacted_url(settings.redis_url), type(exc).__name__)
+            except Exception:  # noqa: BLE001 - the next pass may succeed
+                log.exception("recovery pass failed")
+
+    thread = threading.Thread(target=loop, name="recap-recovery", daemon=True)
+    thread.start()
+    return thread
