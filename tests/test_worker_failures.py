@@ -45,6 +45,8 @@ def test_store_faults_are_recognised_also_when_wrapped() -> None:
     except StoreError as wrapped:
         assert failures.is_store_fault(wrapped)
     assert not failures.is_store_fault(ValueError("bad input"))
+    missing_table = OperationalError("SELECT ...", {}, sqlite3.OperationalError("no such table: summaries"))
+    assert not failures.is_store_fault(missing_table)  # a schema problem does not pass by waiting
     assert "store" in jobs.user_message_for(locked())
 
 
