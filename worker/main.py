@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from typing import Any
 
@@ -192,9 +193,15 @@ def run_worker(settings: Any, *, burst: bool = False, warmup: bool = True, max_w
             log.warning("worker start-up met a Redis failure (%s)", type(exc).__name__)
         else:
             if burst or worker._stop_requested or worker.recap_stopped:
+                _ignore_further_sigterms()
                 return worked
             log.warning("worker loop ended unexpectedly; starting it again")
         wait_for_redis(connection, settings)
+
+
+def _ignore_further_sigterms() -> None:
+    """The worker is done; a repeated SIGTERM while Python tears down (handlers reset) must not kill it with -15."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _work_once(worker: BatchingWorker, settings: Any, burst: bool, rq_level: str) -> bool:
