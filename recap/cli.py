@@ -96,12 +96,15 @@ def summarize_command(
 
 @app.command("worker")
 def worker_command(model: ModelOpt = None, adapter: AdapterOpt = None,
-                   burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False) -> None:
+                   burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+                   max_wait: Annotated[float | None, typer.Option(
+                       "--max-wait", help="Give up if Redis does not answer within this many seconds at start-up "
+                                          "(default: wait for ever).")] = None) -> None:
     """Load the model once, then summarize queued jobs (no fork per job; SIGTERM finishes the current job)."""
     settings = settings_with(model=model, adapter=adapter)
     from worker.main import run_worker
 
-    run_worker(settings, burst=burst)
+    run_worker(settings, burst=burst, max_wait_s=max_wait)
 
 
 @app.command("demo")

@@ -12,6 +12,7 @@ from rq.serializers import JSONSerializer
 from bot.queue import summary_queue
 from config.settings import Settings
 from worker.health import main as health
+from worker.recovery import ALIVE_KEY
 
 
 def registered(redis_conn: Redis, settings: Settings, ttl: int = 420) -> SimpleWorker:
@@ -19,6 +20,7 @@ def registered(redis_conn: Redis, settings: Settings, ttl: int = 420) -> SimpleW
                           worker_ttl=ttl)
     worker.register_birth()
     worker.heartbeat(ttl)
+    redis_conn.set(ALIVE_KEY.format(worker.name), 1, ex=ttl)  # what the worker's upkeep thread does
     return worker
 
 

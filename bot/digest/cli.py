@@ -33,4 +33,7 @@ def scheduler_command(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from worker.upkeep import recovery_thread  # entry-point glue (no torch): dead workers' jobs, expired jobs
+
+    recovery_thread(settings, stop)
     scheduler.run(interval_s=interval, stop=stop)
