@@ -52,6 +52,8 @@ class SummarizerBackend(Protocol):
 
     def summarize_batch(self, dialogues: Sequence[str]) -> list[str]: ...
 
+    def warmup(self) -> None: ...
+
 
 def pick_prompt(prompt: PromptTemplate | None, model: str, adapter: str | None) -> PromptTemplate:
     """Explicit prompt, else the adapter's prompt.json, else the model folder's, else the default."""
@@ -109,13 +111,17 @@ class RuntimeBase:
 
     # -- tokens -------------------------------------------------------------------------------------
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        """Token ids of each text, tokenized once: the counting pass and generate share them."""
+        known = {t: ids for t in texts if (ids := self._memo.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            if len(self._memo) + len(missing) > _MEMO_LIMIT:
-                self._memo.clear()
             encoded = self.tokenizer(missing, verbose=False)["input_ids"]
-            self._memo.update(zip(missing, (list(row) for row in encoded), strict=True))
-        return [self._memo[t] for t in texts]
+            fresh = dict(zip(missing, (list(row) for row in encoded), strict=True))
+            if len(self._memo) + len(fresh) > _MEMO_LIMIT:
+                self._memo = {}  # a bound, not an LRU: long-input splitting asks about many one-off texts
+            self._memo.update(fresh)
+            known.update(fresh)
+        return [known[t] for t in texts]
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included."""
