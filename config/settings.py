@@ -109,7 +109,8 @@ class Settings(BaseSettings):
         None, ge=1, le=512, description="CPU threads for torch and CTranslate2 (default: the cores available)."
     )
     batch_tokens: int = Field(
-        8192, ge=64, le=1_000_000, description="Most padded input tokens in one generate call (and one worker batch)."
+        4096, ge=64, le=1_000_000,
+        description="Most padded input tokens in one generate call (and one worker batch); raise it on a GPU.",
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")

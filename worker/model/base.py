@@ -20,7 +20,7 @@ from worker.model.longinput import summarize_pooled
 from worker.model.prompt import DEFAULT_PROMPT, PromptTemplate, load_prompt
 
 log = logging.getLogger("worker.model.runtime")
-DEFAULT_BATCH_TOKENS = 8192
+DEFAULT_BATCH_TOKENS = 4096
 _MEMO_LIMIT = 512
 
 
