@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--backend", choices=["transformers", "ctranslate2"], default="transformers")
+    parser.add_argument("--compute-type", default="int8", help="CTranslate2 only: int8, int8_float32, float32...")
     args = parser.parse_args()
 
     from worker.model.runtime import GenerationSettings, TransformersRuntime
@@ -61,12 +63,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model or str(build_tiny_t5(Path(scratch) / "tiny", dialogsum_dir=args.data.parent))
         generation = GenerationSettings(max_new_tokens=args.max_new_tokens)
-        runtime = TransformersRuntime(model, args.adapter, device=args.device, generation=generation)
+        if args.backend == "ctranslate2":
+            from worker.model.ct2_runtime import Ct2Runtime
+
+            device = "cpu" if args.device == "auto" else args.device
+            runtime = Ct2Runtime(model, args.adapter, device=device, compute_type=args.compute_type,
+                                 generation=generation, cache_dir=str(Path(scratch) / "cache"))
+        else:
+            runtime = TransformersRuntime(model, args.adapter, device=args.device, generation=generation)
     dialogues = _dialogues(args.data, args.dialogues)
     long = sum(not runtime.fits(d) for d in dialogues)
 
     table = Table(
-        title=f"summarize_batch on {model} ({runtime.device}, {runtime.dtype}), "
+        title=f"summarize_batch on {model} ({runtime.backend_name}, {runtime.device}, {runtime.compute_type}), "
         f"{len(dialogues)} dialogues, {long} map-reduced"
     )
     for column in ("batch size", "generate calls", "dialogues/s", "tokens/s", "vs batch 1"):

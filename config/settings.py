@@ -133,6 +133,20 @@ class Settings(BaseSettings):
     # --- discord ---
 
     # --- ct2 ---
+    backend: Literal["auto", "transformers", "ctranslate2"] = Field(
+        "auto", description="Model backend: auto uses CTranslate2 when it is installed and the model converts."
+    )
+    compute_type: Literal["auto", "int8", "int8_float32", "int8_bfloat16", "bfloat16", "float32"] = Field(
+        "auto", description="Weights/compute precision: auto is int8 (CTranslate2) or float32 on CPU, "
+        "int8_bfloat16 or bfloat16 on CUDA. Never float16 (T5 overflows)."
+    )
+    cpu_threads: int | None = Field(
+        None, ge=1, le=512, description="CPU threads for torch and CTranslate2 (default: the cores available)."
+    )
+    batch_tokens: int = Field(
+        4096, ge=64, le=1_000_000,
+        description="Most padded input tokens in one generate call (and one worker batch); raise it on a GPU.",
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 

@@ -80,4 +80,11 @@ def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = 
     if load_model:
         with console.status("Loading the model…"):
             results.append(_check(console, "model", lambda: _model(settings)))
+    results.append(_check(console, "backend", lambda: _backend(settings)))
     return all(results)
+
+
+def _backend(settings: Any) -> str:
+    from worker.model.backend import describe_backend
+
+    return describe_backend(settings)

@@ -62,14 +62,14 @@ def test_map_reduce_counts_every_model_call(
     dialogue = _long_dialogue(dialogsum_dir, runtime, 3000)
     parts = split_dialogue(dialogue, runtime.fits)
     seen: list[tuple[list[str], list[str]]] = []  # (inputs, summaries) of each summarizing round
-    real = runtime._summarize_texts
+    real = runtime._summarize_round
 
-    def recording(texts: list[str]) -> tuple[list[str], int]:
+    def recording(texts: list[str]) -> tuple[list[str], list[int]]:
         summaries, calls = real(texts)
         seen.append((texts, summaries))
         return summaries, calls
 
-    monkeypatch.setattr(runtime, "_summarize_texts", recording)
+    monkeypatch.setattr(runtime, "_summarize_round", recording)
     before = runtime.model_calls
     (output,) = runtime.summarize_detailed([dialogue])
     # leaf batches + one reduce call (12-token part summaries joined fit the window at once)
@@ -90,7 +90,8 @@ def test_short_and_long_dialogues_in_one_batch(runtime: TransformersRuntime, dia
     leaf = len(split_dialogue(long, runtime.fits))
     assert [o.parts for o in outputs] == [1, leaf, 1]
     assert outputs[0].model_calls == outputs[2].model_calls == 1  # both short ones shared one call
-    assert runtime.model_calls - before == 1 + outputs[1].model_calls
+    # pooled: the short ones ride in the first batch of the long one's parts, then one reduce call
+    assert runtime.model_calls - before == math.ceil((leaf + 2) / BATCH) + 1 == outputs[1].model_calls
 
 
 @pytest.mark.slow

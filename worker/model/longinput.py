@@ -124,28 +124,81 @@ class MapReduceResult:
     rounds: list[int] = field(default_factory=list)  # number of texts summarized in each round
 
 
+# Summarizes a list of texts; returns the summaries and, per text, the number of the call it went into.
+RoundFn = Callable[[list[str]], tuple[list[str], list[int]]]
+
+
+@dataclass
+class _Progress:
+    """One dialogue on its way through the rounds: the texts it needs summarized next."""
+
+    texts: list[str]
+    result: MapReduceResult
+    final: bool  # the next round gives the summary itself (a short dialogue, or the reduce step)
+    previous_length: int
+    calls: set[int] = field(default_factory=set)
+    done: bool = False
+
+
+def _start(dialogue: str, fits: Fits) -> _Progress:
+    if fits(dialogue):
+        return _Progress([dialogue], MapReduceResult("", 1, 0), final=True, previous_length=len(dialogue))
+    parts = split_dialogue(dialogue, fits)
+    return _Progress(parts, MapReduceResult("", len(parts), 0), final=False, previous_length=len(dialogue))
+
+
+def _advance(task: _Progress, summaries: list[str], fits: Fits, max_depth: int) -> None:
+    """After a round: finish, go on to the reduce step, or split the joined part summaries again."""
+    task.result.rounds.append(len(task.texts))
+    if task.final:
+        task.result.text, task.done = summaries[0].strip(), True
+        return
+    joined = "\n".join(s.strip() for s in summaries if s.strip())
+    if fits(joined):
+        task.texts, task.final = [joined], True
+    elif len(task.result.rounds) >= max_depth or len(joined) >= task.previous_length:
+        task.result.text, task.done = joined, True  # not shrinking: keep every part summary rather than loop or cut
+    else:
+        task.previous_length, task.texts = len(joined), split_dialogue(joined, fits)
+
+
+def summarize_pooled(
+    dialogues: Sequence[str], summarize_round: RoundFn, fits: Fits, max_depth: int = MAX_REDUCE_DEPTH
+) -> list[MapReduceResult]:
+    """Summarize several dialogues at once: each round pools the texts every unfinished dialogue needs
+    (a short dialogue, the parts of a long one, or its joined part summaries for the reduce step) into
+    one ``summarize_round`` call, which batches them by length. Each dialogue's result is what
+    :func:`map_reduce` gives it alone; ``model_calls`` counts the calls its own texts went into.
+    """
+    tasks = [_start(dialogue, fits) for dialogue in dialogues]
+    while active := [task for task in tasks if not task.done]:
+        pooled = [text for task in active for text in task.texts]
+        summaries, calls = summarize_round(pooled)
+        offset = 0
+        for task in active:
+            count = len(task.texts)
+            task.calls.update(calls[offset : offset + count])
+            _advance(task, summaries[offset : offset + count], fits, max_depth)
+            offset += count
+    for task in tasks:
+        task.result.model_calls = len(task.calls)
+    return [task.result for task in tasks]
+
+
 def map_reduce(dialogue: str, summarize: SummarizeFn, fits: Fits, max_depth: int = MAX_REDUCE_DEPTH) -> MapReduceResult:
     """Summarize the parts, join the part summaries one per line, and summarize again.
 
     Repeats while the joined summaries are still too long. If they stop shrinking or ``max_depth``
     rounds have passed, the last round's part summaries are returned joined, rather than cut.
     """
-    parts = split_dialogue(dialogue, fits)
-    result = MapReduceResult(text="", parts=len(parts), model_calls=0)
-    previous_length = len(dialogue)
-    while True:
-        summaries, calls = summarize(parts)
-        result.model_calls += calls
-        result.rounds.append(len(parts))
-        joined = "\n".join(s.strip() for s in summaries if s.strip())
-        if fits(joined):
-            final, calls = summarize([joined])
-            result.model_calls += calls
-            result.rounds.append(1)
-            result.text = final[0].strip()
-            return result
-        if len(result.rounds) >= max_depth or len(joined) >= previous_length:
-            result.text = joined  # not shrinking: keep every part summary rather than loop or cut
-            return result
-        previous_length = len(joined)
-        parts = split_dialogue(joined, fits)
+    rounds = 0
+
+    def one_round(texts: list[str]) -> tuple[list[str], list[int]]:
+        nonlocal rounds
+        summaries, calls = summarize(texts)
+        rounds += 1
+        # `summarize` reports only how many calls it used: spread the texts over that many distinct ids
+        # (i * calls // n takes every value below `calls` once n >= calls), so the count comes out right.
+        return summaries, [rounds * 100_000 + i * calls // len(texts) for i in range(len(texts))]
+
+    return summarize_pooled([dialogue], one_round, fits, max_depth)[0]
