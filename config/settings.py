@@ -102,7 +102,6 @@ class Settings(BaseSettings):
     worker_alive_ttl_s: int = Field(15, ge=3, le=600, description="A worker silent this long is dead; its job reruns.")
     recovery_interval_s: float = Field(5, gt=0, le=300, description="Seconds between recovery passes.")
     failed_job_ttl_s: int = Field(900, ge=1, description="Seconds a failed job (reason only, no text) is kept.")
-    batch_tokens: int = Field(4096, ge=0, description="Input tokens gathered into one batch (0 = no batching).")
     redis_max_backoff_s: float = Field(10, gt=0, le=300, description="Longest wait between Redis reconnects.")
 
     # --- store-queue ---

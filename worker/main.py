@@ -28,6 +28,7 @@ from rq.exceptions import StopRequested
 from rq.job import Job
 
 from bot.queue import redis_connection, summary_queue
+from bot.store import store_for
 from worker import recovery
 from worker.batching import plan_batch, pregenerate_in_calls
 from worker.failures import is_store_fault
@@ -177,6 +178,7 @@ def run_worker(settings: Any, *, burst: bool = False, warmup: bool = True, max_w
 
     connection = redis_connection(settings)
     wait_for_redis(connection, settings, max_wait_s)  # before the model: a wrong URL should not cost a load
+    store_for(settings)  # a store behind its schema is reported (with the command to run) before the load
     runtime = get_runtime(settings)
     if warmup:
         started = time.perf_counter()

@@ -34,7 +34,7 @@ def looks_local(value: str) -> bool:
 def _what_to_do(setting: str, marker: str) -> str:
     variable = setting.split()[0]
     return (
-        f"Download it on a machine with internet (for example with `huggingface-cli download`) and point "
+        f"Download it on a machine with internet (for example with `hf download`) and point "
         f"{variable} at a local folder containing {marker}."
     )
 
