@@ -99,6 +99,8 @@ class Settings(BaseSettings):
 
     # --- ct2 ---
 
+    # --- adapters ---
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @field_validator("adapter", "cache_dir", "discord_application_id", "discord_api_url", "discord_dev_guild",
