@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     # --- ct2 ---
 
     # --- adapters ---
+    adapter_memory_gb: float = Field(
+        4.0, gt=0, le=1024, description="Memory budget for adapters a worker keeps loaded (least recently used go)."
+    )
+    ab_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of A/B intervals and tests.")
+    ab_auto_stop: bool = Field(True, description="Stop an experiment when one arm is worse beyond its interval.")
+    ab_min_votes: int = Field(30, ge=1, description="Votes each arm needs before an experiment may stop itself.")
+    adapter_status_ttl_s: int = Field(120, ge=10, description="Seconds a worker's published adapter list stays valid.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
