@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.adapters.gate import gate_problem
 from bot.adapters.registry import AdapterRegistryError, Registry, Scope, check_name, ensure_tables
 from bot.store.models import Base, utcnow
 
@@ -109,6 +110,9 @@ class Experiments:
             raise AdapterRegistryError("an experiment needs two different adapters that are not retired")
         if arms[0].base_model != arms[1].base_model:
             raise AdapterRegistryError(f"{candidate!r} and {control!r} have different base models")
+        problem = gate_problem(candidate, arms[0].gate_result, control, arms[1].gate_result)
+        if problem:  # the offline gate stands in front of live traffic too
+            raise AdapterRegistryError(f"{problem}; an experiment needs a candidate that passed the gate")
         if any(self._overlaps(other, scope) for other in self.running()):
             raise AdapterRegistryError(f"another experiment already runs in {scope.describe()}; stop it first")
 
