@@ -206,3 +206,21 @@ def publish_holdings(settings: Any, pool: Any, worker_name: str | None = None, c
             "adapters": pool.holdings(), "at": time.time()}
     (connection or redis_connection(settings)).set(key, json.dumps(body), ex=settings.adapter_status_ttl_s)
     return key
+
+
+def start_holdings_heartbeat(settings: Any, pool: Any, worker_name: str | None = None) -> threading.Event:
+    """Publish this worker's holdings now and every third of their TTL, until the returned event is set."""
+    stop = threading.Event()
+    interval = max(1.0, settings.adapter_status_ttl_s / 3)
+
+    def beat() -> None:
+        while True:
+            try:
+                publish_holdings(settings, pool, worker_name)
+            except Exception:  # noqa: BLE001 - Redis hiccups must not stop the worker; doctor shows it stale
+                log.warning("could not publish this worker's adapters", exc_info=True)
+            if stop.wait(interval):
+                return
+
+    threading.Thread(target=beat, name="adapter-holdings", daemon=True).start()
+    return stop

@@ -50,3 +50,15 @@ def holdings_lines(settings: Any, connection: Any = None) -> list[str]:
         + (", ".join(_adapter_text(entry) for entry in body.get("adapters", [])) or "no adapters")
         for body in workers
     ]
+
+
+def doctor_adapters(settings: Any, connection: Any = None) -> str:
+    """The `recap doctor` line: registered adapters and, per live worker, what it holds."""
+    from bot.adapters.registry import Registry
+    from bot.store import store_for
+
+    registry = Registry(store_for(settings))
+    live = [record.name for record in registry.all(include_retired=False)]
+    default = registry.default_name() or "the worker's RECAP_ADAPTER"
+    registered = f"{len(live)} registered ({', '.join(live) or 'none'}), default {default}"
+    return "; ".join([registered, *holdings_lines(settings, connection)])

@@ -5,6 +5,7 @@ Real tiny T5, two real LoRA adapters (peft), real Redis queue and SQLite store; 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from rq.serializers import JSONSerializer
 
 from bot.adapters.experiments import Experiments
 from bot.adapters.gate import GateResult
-from bot.adapters.holdings import holdings_lines
+from bot.adapters.holdings import HOLDINGS_PREFIX, doctor_adapters, holdings_lines
 from bot.adapters.registry import Registry, Scope
 from bot.adapters.routing import route_job
 from bot.queue import SummaryJob, enqueue_summary, summary_queue
@@ -176,8 +177,18 @@ def test_doctor_lists_what_each_worker_holds(
     pool = adapter_jobs.pool_for(pool_settings)
     adapter_jobs.serve([make_job(0, short_dialogues[0], adapter="team-b")], pool_settings, pool)
 
-    adapter_jobs.publish_holdings(pool_settings, pool, "host-1:42", connection=redis_conn)
+    stop = adapter_jobs.start_holdings_heartbeat(pool_settings, pool, "host-1:42")
+    try:
+        for _ in range(50):
+            if redis_conn.exists(HOLDINGS_PREFIX + "host-1:42"):
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
     lines = holdings_lines(pool_settings, connection=redis_conn)
 
     assert len(lines) == 1 and lines[0].startswith(f"host-1:42: {pool_settings.model} on transformers")
     assert "team-b (loaded" in lines[0] and "team-a (not loaded)" in lines[0]
+    assert 0 < redis_conn.ttl(HOLDINGS_PREFIX + "host-1:42") <= pool_settings.adapter_status_ttl_s
+    doctor = doctor_adapters(pool_settings, connection=redis_conn)
+    assert doctor.startswith("2 registered (team-a, team-b), default team-a; host-1:42: ")
