@@ -129,6 +129,16 @@ def clear_pools() -> None:
 
 
 # -- serving ---------------------------------------------------------------------------------------
+def uses_pool(jobs: list[SummaryJob], settings: Any, store: Store) -> bool:
+    """Whether to serve through the pool: a job names an adapter, or adapters are registered for this model.
+
+    With nothing registered, the worker keeps its single merged runtime (`get_runtime`), as before.
+    """
+    if any(job.adapter not in (None, DEFAULT_ADAPTER) for job in jobs):
+        return True
+    return bool(Registry(store).all(settings.model, include_retired=False))
+
+
 def resolve_adapter(job: SummaryJob, pool: Any, registry_default: str | None) -> str:
     """The payload's adapter if this worker knows it; else the registry default; else the worker's own."""
     fallback = registry_default or DEFAULT_ADAPTER
