@@ -234,3 +234,30 @@ def auto_stop(store: Any, settings: Any) -> list[str]:
             log.warning("experiment %s %s", row.name, reason)
             stopped.append(row.name)
     return stopped
+
+
+# -- the report's section ---------------------------------------------------------------------------
+def _arm_row(name: str, stats: ArmStats, gate: str | None) -> list[str]:
+    interval = f"[{stats.interval.low * 100:.1f}, {stats.interval.high * 100:.1f}]"
+    return [name, stats.arm, stats.adapter, str(stats.requests), str(stats.votes), _pct(stats.rate), interval,
+            _ms(stats.latency_p50_ms), _ms(stats.latency_p95_ms), gate or "none"]
+
+
+def ab_section(store: Any, settings: Any = None, *, confidence: float | None = None) -> Any:
+    """`recap report`'s "A/B experiments" section (a training.report Section: one table, one verdict per line)."""
+    from training.report import Section, Table
+
+    experiments = Experiments(store)
+    level = _confidence(settings, confidence)
+    rows: list[list[str]] = []
+    verdicts: list[str] = []
+    for row in experiments.all():
+        result = readout(store, row, level)
+        for stats in (result.control, result.candidate):
+            rows.append(_arm_row(row.name, stats, _gate_text(experiments, stats.adapter)))
+        verdicts.append(readout_lines(result, {})[-1].strip().replace("difference", f"{row.name}: difference", 1))
+    if not rows:
+        return Section("A/B experiments", ["No A/B experiments yet."])
+    headers = ["experiment", "arm", "adapter", "requests", "votes", "👍 rate", f"{level * 100:g} % interval",
+               "latency p50", "latency p95", "offline gate"]
+    return Section("A/B experiments", [Table(headers, rows), *verdicts])

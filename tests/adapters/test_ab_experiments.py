@@ -15,7 +15,7 @@ from bot.adapters.registry import AdapterRegistryError, Registry
 from bot.adapters.routing import route_job, route_request
 from bot.store import Store
 from config.settings import load_settings
-from training.abtest import ab_report_lines, auto_stop, newcombe, readout, wilson
+from training.abtest import ab_report_lines, ab_section, auto_stop, newcombe, readout, wilson
 
 
 @pytest.fixture
@@ -100,6 +100,14 @@ def test_the_readout_gives_each_arms_rate_and_wilson_interval(store: Store) -> N
     assert "-50.0 points [-74.0, -6.6]: significant at 95 %" in text
     assert "offline gate rougeL 0.4100, +0.0100 [+0.0020, +0.0180] vs control-a" in text
     assert re.search(r"\bU\d+\b", text) is None and "voter" not in text  # aggregates only: nobody's arm
+
+    section = ab_section(store, load_settings())
+    table, verdict = section.blocks
+    assert [row[:6] for row in table.rows] == [
+        ["ab-1", "control", "control-a", str(routed["control"]), "10", "80.0 %"],
+        ["ab-1", "candidate", "candidate-b", str(routed["candidate"]), "10", "30.0 %"],
+    ]
+    assert verdict == "ab-1: difference (candidate - control): -50.0 points [-74.0, -6.6]: significant at 95 %"
 
 
 def test_an_experiment_stops_itself_when_an_arm_is_worse_beyond_its_interval(
