@@ -13,10 +13,10 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, select
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.adapters.gate import gate_problem
@@ -171,3 +171,10 @@ class Experiments:
                 session.add(RequestArm(request_id=request_id, adapter_name=None, served_by=served_by))
             else:
                 row.served_by = served_by
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Forget routes older than the store's retention period (call it beside `Store.purge`)."""
+        cutoff = (now or utcnow()) - timedelta(days=self.store.retention_days)
+        with self.store.session() as session:
+            result = session.execute(delete(RequestArm).where(RequestArm.created_at < cutoff))
+            return int(result.rowcount or 0)

@@ -131,3 +131,15 @@ def test_wilson_and_newcombe_edge_cases() -> None:
     assert wilson(10, 10).high == 1.0 and wilson(0, 10).low == 0.0
     difference, interval = newcombe(5, 10, 5, 10)
     assert difference == 0 and interval.low < 0 < interval.high
+
+
+def test_routes_are_purged_with_the_retention_period(store: Store) -> None:
+    from datetime import timedelta
+
+    from bot.store.models import utcnow
+
+    Experiments(store).start("ab-1", "candidate-b", 0.5)
+    job = route_job(make_job(0, "#Person1#: Hi."), store)
+    assert Experiments(store).purge() == 0
+    assert Experiments(store).purge(now=utcnow() + timedelta(days=store.retention_days + 1)) == 1
+    assert Experiments(store).route_of(job.request_id) is None
