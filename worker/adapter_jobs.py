@@ -158,19 +158,33 @@ def _summarize(backend: SummarizerBackend, dialogues: list[str]) -> tuple[list[S
 
 
 def serve(jobs: list[SummaryJob], settings: Any, pool: Any = None, store: Store | None = None) -> list[Served]:
-    """Each job summarized by its own adapter, one group per adapter; results in the jobs' order."""
+    """Each job summarized by its own adapter, one group per adapter, in the jobs' order.
+
+    An adapter that fails to load fails only its own jobs: they are left out of the result (each then runs
+    alone and fails with its own message). When no group succeeds, the first error is raised.
+    """
     pool = pool or pool_for(settings)
     store = store or store_for(settings)
     registry_default = sync_registry(pool, settings, store)
     groups = group_by_adapter(jobs, lambda job: resolve_adapter(job, pool, registry_default))
     served: dict[int, Served] = {}
+    errors: list[Exception] = []
     for name, group in order_groups(groups, pool):
-        backend = pool.backend(name)
-        outputs, latency_ms = _summarize(backend, [job.dialogue for job in group])
-        for job, output in zip(group, outputs, strict=True):
-            served[id(job)] = Served(job, name, backend, output, latency_ms)
-        log.info("adapter %s: %d summaries in %d ms", name, len(group), latency_ms)
-    return [served[id(job)] for job in jobs]
+        try:
+            served.update(_serve_group(pool, name, group))
+        except Exception as exc:  # noqa: BLE001 - one broken adapter must not fail the other adapters' jobs
+            log.error("adapter %s failed for %d jobs: %s", name, len(group), exc.__class__.__name__)
+            errors.append(exc)
+    if errors and not served:
+        raise errors[0]
+    return [served[id(job)] for job in jobs if id(job) in served]
+
+
+def _serve_group(pool: Any, name: str, group: list[SummaryJob]) -> dict[int, Served]:
+    backend = pool.backend(name)
+    outputs, latency_ms = _summarize(backend, [job.dialogue for job in group])
+    log.info("adapter %s: %d summaries in %d ms", name, len(group), latency_ms)
+    return {id(job): Served(job, name, backend, output, latency_ms) for job, output in zip(group, outputs, strict=True)}
 
 
 def _optional_columns(adapter_name: str, arm: str | None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from config.settings import Settings
 from worker import adapter_jobs
 from worker.model.adapter_pool import ModelPerAdapterPool, merged_runtime_factory, runtime_size_bytes
 from worker.model.generation import GenerationSettings
+from worker.model.loading import ModelLoadError
 from worker.model.runtime import TransformersRuntime
 
 pytestmark = pytest.mark.slow
@@ -192,3 +193,20 @@ def test_doctor_lists_what_each_worker_holds(
     assert 0 < redis_conn.ttl(HOLDINGS_PREFIX + "host-1:42") <= pool_settings.adapter_status_ttl_s
     doctor = doctor_adapters(pool_settings, connection=redis_conn)
     assert doctor.startswith("2 registered (team-a, team-b), default team-a; host-1:42: ")
+
+
+def test_a_broken_adapter_fails_only_its_own_jobs(
+    pool_settings: Settings, tiny_adapter: Path, tmp_path: Path, short_dialogues: list[str],
+) -> None:
+    registry = Registry(store_for(pool_settings))
+    registry.add("team-a", str(tiny_adapter), pool_settings.model, gate=GateResult("rougeL", 0.40))
+    registry.promote("team-a")
+    registry.add("broken", str(tmp_path / "missing"), pool_settings.model, gate=GateResult("rougeL", 0.41))
+    pool = adapter_jobs.pool_for(pool_settings)
+    jobs = [make_job(0, short_dialogues[0], adapter="broken"), make_job(1, short_dialogues[1])]
+
+    served = adapter_jobs.serve(jobs, pool_settings, pool)
+
+    assert [item.job.request_id for item in served] == [jobs[1].request_id]
+    with pytest.raises(ModelLoadError, match="registered adapter 'broken'.*no such folder"):
+        adapter_jobs.serve(jobs[:1], pool_settings, pool)

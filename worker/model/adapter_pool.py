@@ -231,7 +231,10 @@ class PeftAdapterPool(_PoolBase):
     def _load(self, spec: AdapterSpec) -> tuple[SummarizerBackend, int]:
         if spec.source is None:
             return AdapterView(self.base, self, spec), 0
-        config, weights = self._read(spec.source)  # files: no lock held
+        try:
+            config, weights = self._read(spec.source)  # files: no lock held
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"registered adapter {spec.name!r}: {exc}") from None
         size = sum(tensor.numel() * tensor.element_size() for tensor in weights.values())
         with self.base._lock:  # waits for the batch in progress, then blocks the others only for the copy
             self._install(spec.name, config, weights)
