@@ -21,7 +21,10 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-JOB_SCHEMA_VERSION = 1
+JOB_SCHEMA_VERSION = 2
+# Version 1 payloads (no adapter field) are still read, as "the default adapter". Upgrade the workers before
+# the bots: a worker that predates version 2 refuses version-2 jobs with a clear message.
+SUPPORTED_VERSIONS = (1, 2)
 SUMMARIZE_JOB = "worker.jobs.summarize"
 FAILURE_CALLBACK = "worker.jobs.on_failure"
 
@@ -61,10 +64,11 @@ class PayloadError(ValueError):
 
 @dataclass
 class SummaryJob:
-    """Schema v1 of the JSON payload of a summary job (see docs/ARCHITECTURE.md).
+    """Schema v2 of the JSON payload of a summary job (see docs/ARCHITECTURE.md).
 
     ``dialogue`` is the exact model input; ``speakers`` maps ``#PersonN#`` to display names;
-    ``destination`` holds what the platform's deliverer needs (response_url, channel, thread...).
+    ``destination`` holds what the platform's deliverer needs (response_url, channel, thread...);
+    ``adapter`` names the registered adapter to serve it (None: the default adapter).
     """
 
     request_id: str
@@ -80,6 +84,7 @@ class SummaryJob:
     destination: dict[str, Any] = field(default_factory=dict)
     kind: str = "summary"
     version: int = JOB_SCHEMA_VERSION
+    adapter: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,12 +94,17 @@ class SummaryJob:
         if not isinstance(payload, dict):
             raise PayloadError(f"job payload must be a JSON object, got {type(payload).__name__}")
         version = payload.get("version")
-        if version != JOB_SCHEMA_VERSION:
-            raise PayloadError(f"job payload version {version!r} is not supported (expected {JOB_SCHEMA_VERSION})")
+        if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+            raise PayloadError(f"job payload version {version!r} is not supported (expected {SUPPORTED_VERSIONS})")
+        if version == 1:
+            payload = {key: value for key, value in payload.items() if key != "adapter"}
         known = {f.name for f in fields(cls)}
         missing = {"request_id", "platform", "dialogue"} - payload.keys()
         if missing:
             raise PayloadError(f"job payload lacks {sorted(missing)}")
+        adapter = payload.get("adapter")
+        if adapter is not None and (not isinstance(adapter, str) or not adapter.strip()):
+            raise PayloadError(f"job payload adapter must be a non-empty string or null, got {adapter!r}")
         return cls(**{key: value for key, value in payload.items() if key in known})
 
     @property

@@ -147,6 +147,15 @@ class Settings(BaseSettings):
         description="Most padded input tokens in one generate call (and one worker batch); raise it on a GPU.",
     )
 
+    # --- adapters ---
+    adapter_memory_gb: float = Field(
+        4.0, gt=0, le=1024, description="Memory budget for adapters a worker keeps loaded (least recently used go)."
+    )
+    ab_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of A/B intervals and tests.")
+    ab_auto_stop: bool = Field(True, description="Stop an experiment when one arm is worse beyond its interval.")
+    ab_min_votes: int = Field(30, ge=1, description="Votes each arm needs before an experiment may stop itself.")
+    adapter_status_ttl_s: int = Field(120, ge=10, description="Seconds a worker's published adapter list stays valid.")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @field_validator("adapter", "cache_dir", "discord_application_id", "discord_api_url", "discord_dev_guild",
