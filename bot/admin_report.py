@@ -26,11 +26,14 @@ class ChatReport:
 
 def build_chat_report(store: Any) -> ChatReport:
     """The short text summary and the store-based sections (feedback, latency) as one HTML file."""
+    from bot.adapters.experiments import Experiments
+    from training.abtest import ab_report_lines, ab_section
     from training.feedback import chat_report_summary
     from training.report import feedback_sections, to_html
 
-    text = chat_report_summary(store)
+    ab_lines = ab_report_lines(store) if Experiments(store).all() else []  # arms in aggregate only, no people
+    text = chat_report_summary(store) + ("\n" + "\n".join(ab_lines) if ab_lines else "")
     with _render_lock:
-        sections = feedback_sections(store)
+        sections = feedback_sections(store) + ([ab_section(store)] if ab_lines else [])
     title = f"{TITLE} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"
     return ChatReport(text=text, html=to_html(title, sections).encode("utf-8"))

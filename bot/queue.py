@@ -183,6 +183,7 @@ def enqueue_summary(job: SummaryJob, settings: Any, connection: Redis | None = N
     from bot import queue_limits
 
     queue_limits.check_input(job, settings)
+    job = routed(job, settings)
     queue = summary_queue(settings, connection)
     reserved = False
     try:
@@ -198,6 +199,23 @@ def enqueue_summary(job: SummaryJob, settings: Any, connection: Redis | None = N
             _release_quietly(queue.connection, job)
         raise unavailable(exc, settings) from exc
     return Enqueued(job.job_id, created=True)
+
+
+def routed(job: SummaryJob, settings: Any) -> SummaryJob:
+    """The job with the adapter the registry routes it to (assignment or experiment arm), when adapters are
+    registered. Routing is never a reason to refuse a summary: on a store fault the worker's default serves."""
+    if job.kind != "summary" or job.adapter is not None:
+        return job
+    from bot.adapters.registry import Registry
+    from bot.adapters.routing import route_job
+    from bot.store import store_for
+
+    try:
+        store = store_for(settings)
+        return route_job(job, store) if Registry(store).all(include_retired=False) else job
+    except Exception as exc:  # noqa: BLE001 - a registry fault must not lose the request
+        log.warning("adapter routing skipped for %s: %s", job.job_id, type(exc).__name__)
+        return job
 
 
 def _release_quietly(connection: Redis, job: SummaryJob) -> None:

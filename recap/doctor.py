@@ -77,11 +77,18 @@ def run_checks(load: Callable[[], Any], console: Console, *, load_model: bool = 
                _check(console, "store", lambda: _store(settings, fix))]
     if results[-1]:
         _voter_salt(settings, console)
+        results.append(_check(console, "adapters", lambda: _adapters(settings)))
     if load_model:
         with console.status("Loading the model…"):
             results.append(_check(console, "model", lambda: _model(settings)))
     results.append(_check(console, "backend", lambda: _backend(settings)))
     return all(results)
+
+
+def _adapters(settings: Any) -> str:
+    from bot.adapters.holdings import doctor_adapters
+
+    return doctor_adapters(settings)
 
 
 def _backend(settings: Any) -> str:

@@ -84,4 +84,15 @@ def _store_sections(store_url: str | None) -> list[Any]:
     where = store_label(opened)
     typer.echo(f"Read the store at {where}")
     summaries = opened.recent_summaries(limit=100_000)
-    return feedback_sections(opened) + ([latency_section(summaries, where)] if summaries else [])
+    sections = feedback_sections(opened) + ([latency_section(summaries, where)] if summaries else [])
+    return sections + _ab_sections(opened)
+
+
+def _ab_sections(store: Any) -> list[Any]:
+    """Live A/B experiments, after stopping any whose losing arm is now clear (when set to stop themselves)."""
+    from config.settings import active_settings
+    from training.abtest import ab_section, auto_stop
+
+    settings = active_settings()
+    auto_stop(store, settings)
+    return [ab_section(store, settings)]

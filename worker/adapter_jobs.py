@@ -112,14 +112,40 @@ def build_pool(settings: Any, factory: Any = None, backend_name: str = "transfor
     return PeftAdapterPool(base, specs, budget)
 
 
+def ct2_factory(settings: Any) -> Any:
+    """One converted CTranslate2 model per adapter (each conversion cached by its adapter's content hash)."""
+    from worker.model.backend import build_runtime
+
+    def build(spec: AdapterSpec) -> SummarizerBackend:
+        runtime = build_runtime(settings.model_copy(update={"adapter": spec.source, "backend": "ctranslate2"}))
+        runtime.generation = spec.generation or runtime.generation  # type: ignore[misc]
+        runtime.prompt = spec.prompt or runtime.prompt  # type: ignore[misc]
+        return runtime
+
+    return build
+
+
+def _serving_backend(settings: Any) -> str:
+    """The backend this worker's default runtime uses: the pool serves every adapter the same way."""
+    from worker.model.runtime import cached_runtime
+
+    runtime = cached_runtime(settings)
+    return getattr(runtime, "backend_name", "transformers") if runtime is not None else settings.backend
+
+
 def pool_for(settings: Any, factory: Any = None) -> AdapterPool:
-    """The process-wide pool for this base model (one per worker), built on first use."""
+    """The process-wide pool for this base model (one per worker), built on first use. With CTranslate2
+    serving, each adapter gets its own converted model; otherwise one peft model holds them all."""
+    backend = "factory" if factory is not None else _serving_backend(settings)
     key = (settings.model, settings.adapter, settings.device, settings.max_input_tokens, settings.batch_size,
-           settings.cache_dir, factory)
+           settings.cache_dir, backend)
     with _pools_lock:
         if key not in _pools:
             _pools.clear()
-            _pools[key] = build_pool(settings, factory)
+            if factory is None and backend == "ctranslate2":
+                _pools[key] = build_pool(settings, ct2_factory(settings), backend_name="ctranslate2")
+            else:
+                _pools[key] = build_pool(settings, factory)
         return _pools[key]
 
 
@@ -197,8 +223,8 @@ def _optional_columns(adapter_name: str, arm: str | None) -> dict[str, Any]:
     return extra
 
 
-def record(served: Served, store: Store) -> int:
-    """Store the summary row (idempotent on request_id) and which adapter served it."""
+def record(served: Served, store: Store, **timings: Any) -> int:
+    """Store the summary row (idempotent on request_id) and which adapter served it (and its timings)."""
     job, backend, output = served.job, served.backend, served.output
     experiments = Experiments(store)
     route = experiments.route_of(job.request_id)
@@ -209,7 +235,7 @@ def record(served: Served, store: Store) -> int:
         generation=backend.generation.as_dict(), input_tokens=output.input_tokens,
         output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=served.latency_ms,
         text=restore_names(output.text, job.speakers), public=job.public,
-        **_optional_columns(served.adapter_name, route.arm if route else None),
+        **_optional_columns(served.adapter_name, route.arm if route else None), **timings,
     )
     experiments.mark_served(job.request_id, served.adapter_name)
     store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue, summary=output.text)

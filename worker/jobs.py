@@ -50,14 +50,33 @@ def _generate_batch(runtime: SummarizerBackend, dialogues: list[str]) -> list[Ge
     return [Generated(output, batch_ms, share, began) for output, share in zip(outputs, shares, strict=True)]
 
 
+def _serve_by_adapter(jobs: list[SummaryJob], settings: Any, store: Store | None = None) -> list[Generated]:
+    """Each job by its own adapter, one generate batch per adapter; shares split within each batch."""
+    from worker import adapter_jobs
+
+    began = job_timing.utc_now()
+    served = adapter_jobs.serve(jobs, settings, store=store)
+    results = []
+    for name in dict.fromkeys(item.adapter_name for item in served):
+        group = [item for item in served if item.adapter_name == name]
+        shares = job_timing.token_shares(group[0].latency_ms, [item.output.input_tokens for item in group])
+        results += [Generated(item, item.latency_ms, share, began) for item, share in zip(group, shares, strict=True)]
+    order = {id(job): index for index, job in enumerate(jobs)}
+    return sorted(results, key=lambda result: order[id(result.output.job)])
+
+
 def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
     """Summarize several waiting jobs in one batch; each job then picks its output up here."""
     from bot.queue import redis_connection
+    from worker import adapter_jobs
     from worker.model.runtime import get_runtime
 
-    runtime = get_runtime(settings)
     job_timing.mark_summarizing(job_timing.fetch_jobs([job.request_id for job in jobs], redis_connection(settings)))
-    generated = _generate_batch(runtime, [job.dialogue for job in jobs])
+    if adapter_jobs.uses_pool(jobs, settings, store_for(settings)):
+        generated = _serve_by_adapter(jobs, settings)
+        jobs = [result.output.job for result in generated]  # an adapter that failed to load left its jobs out
+    else:
+        generated = _generate_batch(get_runtime(settings), [job.dialogue for job in jobs])
     for job, result in zip(jobs, generated, strict=True):
         PREGENERATED[job.request_id] = result
     # Another worker may have taken some of those jobs: forget the oldest entries beyond a bound.
@@ -69,10 +88,13 @@ def pregenerate(jobs: list[SummaryJob], settings: Any) -> None:
 def _generate(job: SummaryJob, settings: Any, store: Store, rq_job: Job | None = None) -> tuple[int, Generated | None]:
     """Generate (or pick up the batch's output), store the row; returns its id and the generation done here
     (None when the batch did it before this job started)."""
+    from worker import adapter_jobs
     from worker.model.runtime import get_runtime
 
-    runtime = get_runtime(settings)
     pregenerated = PREGENERATED.pop(job.request_id, None)
+    if adapter_jobs.uses_pool([job], settings, store):
+        return _record_by_adapter(job, settings, store, rq_job, pregenerated)
+    runtime = get_runtime(settings)
     if pregenerated is None:
         job_timing.mark_summarizing([rq_job])
         generated = _generate_batch(runtime, [job.dialogue])[0]
@@ -92,6 +114,24 @@ def _generate(job: SummaryJob, settings: Any, store: Store, rq_job: Job | None =
     )
     store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue, summary=output.text)
     return summary_id, (None if pregenerated is not None else generated)
+
+
+def _record_by_adapter(job: SummaryJob, settings: Any, store: Store, rq_job: Job | None,
+                       pregenerated: Generated | None) -> tuple[int, Generated | None]:
+    """The registry path: the job's own adapter (routed at enqueue), then the row names it."""
+    from worker import adapter_jobs
+
+    if pregenerated is None or not isinstance(pregenerated.output, adapter_jobs.Served):
+        job_timing.mark_summarizing([rq_job])
+        generated, here = _serve_by_adapter([job], settings, store)[0], True
+    else:
+        generated, here = pregenerated, False
+    backend, compute_type = job_timing.backend_of(generated.output.backend)
+    summary_id = adapter_jobs.record(
+        generated.output, store, queue_wait_ms=job_timing.queue_wait_ms(rq_job, generated.started_at),
+        generate_ms=generated.share_ms, backend=backend, compute_type=compute_type,
+    )
+    return summary_id, (generated if here else None)
 
 
 def summarize(payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, delete, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.adapters.gate import gate_problem
-from bot.adapters.registry import AdapterRegistryError, Registry, Scope, check_name, ensure_tables
+from bot.adapters.registry import AdapterRegistryError, Registry, Scope, check_name
 from bot.store.models import Base, utcnow
 
 log = logging.getLogger("recap.adapters.experiments")
@@ -80,7 +80,6 @@ class Experiments:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.registry = Registry(store)
-        ensure_tables(store.engine, EXPERIMENT_TABLES)
 
     def start(self, name: str, candidate: str, share: float, *, control: str | None = None,
               scope: Scope = Scope(), auto_stop: bool = True) -> Experiment:

@@ -8,7 +8,6 @@ operator forces it with a reason, which is kept in `adapter_events`.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,16 +75,6 @@ class AdapterAssignment(Base):
 
 
 REGISTRY_TABLES = [AdapterRecord.__table__, AdapterEvent.__table__, AdapterAssignment.__table__]
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def ensure_tables(engine: Any, tables: list[Any]) -> None:
-    """Create these tables once per engine (until the coordinator's Alembic migration creates them)."""
-    done = _prepared.setdefault(engine, set())
-    key = ",".join(table.name for table in tables)
-    if key not in done:
-        Base.metadata.create_all(engine, tables=tables)
-        done.add(key)
 
 
 @dataclass(frozen=True)
@@ -117,7 +106,6 @@ class Registry:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        ensure_tables(store.engine, REGISTRY_TABLES)
 
     # -- adapters ------------------------------------------------------------------------------
     def add(self, name: str, source: str, base_model: str, *, prompt: tuple[str, str] | None = None,

@@ -6,9 +6,10 @@ run on the ordinary `recap worker`.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,4 +37,20 @@ def scheduler_command(
     from worker.upkeep import recovery_thread  # entry-point glue (no torch): dead workers' jobs, expired jobs
 
     recovery_thread(settings, stop)
+    _auto_stop_thread(settings, stop)
     scheduler.run(interval_s=interval, stop=stop)
+
+
+def _auto_stop_thread(settings: Any, stop: threading.Event, every_s: float = 60) -> None:
+    """Each minute, stop A/B experiments whose losing arm is clear (entry-point glue, like the recovery pass)."""
+    from bot.store import store_for
+    from training.abtest import auto_stop
+
+    def loop() -> None:
+        while not stop.wait(every_s):
+            try:
+                auto_stop(store_for(settings), settings)
+            except Exception:  # noqa: BLE001 - the digest scheduler must keep running
+                logging.getLogger("recap.abtest").warning("experiment auto-stop skipped", exc_info=True)
+
+    threading.Thread(target=loop, name="recap-ab-auto-stop", daemon=True).start()

@@ -12,5 +12,7 @@ __all__ = [
     "StoreUnavailableError", "Summary", "WorkspaceSetting", "hash_voter", "store_for",
 ]
 
-# Register the digest tables on Base (the migrations' target metadata holds every table).
+# Register the digest and adapter-registry tables on Base (the migrations' target metadata holds every table).
+import bot.adapters.experiments  # noqa: E402,F401
+import bot.adapters.registry  # noqa: E402,F401
 import bot.store.digest  # noqa: E402,F401

@@ -50,6 +50,8 @@ class Summary(Base):
     overhead_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     backend: Mapped[str | None] = mapped_column(String(32), nullable=True)  # transformers | ctranslate2
     compute_type: Mapped[str | None] = mapped_column(String(32), nullable=True)  # float32, int8...
+    adapter_name: Mapped[str | None] = mapped_column(String(64), nullable=True)  # registry name that served it
+    experiment_arm: Mapped[str | None] = mapped_column(String(16), nullable=True)  # control | candidate
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="summary", cascade="all, delete-orphan")
 

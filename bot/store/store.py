@@ -321,7 +321,10 @@ class Store:
                 session.execute(delete(SharedDialogue).where(SharedDialogue.summary_id.in_(old_ids)))
                 session.execute(delete(SummaryMessage).where(SummaryMessage.summary_id.in_(old_ids)))
                 session.execute(delete(Summary).where(Summary.id.in_(old_ids)))
-            return len(old_ids)
+        from bot.adapters.experiments import Experiments
+
+        Experiments(self).purge(now)  # experiment routes go with the summaries they routed
+        return len(old_ids)
 
 
 def explicit_salt(settings: Any) -> str | None:

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from worker.model.generation import GenerationSettings
@@ -273,6 +274,8 @@ def runtime_size_bytes(backend: Any) -> int:
     """Parameter bytes of a transformers backend; a backend may say its own size with `memory_bytes`."""
     if hasattr(backend, "memory_bytes"):
         return int(backend.memory_bytes)
+    if getattr(backend, "backend_name", "") == "ctranslate2":  # its weights are the converted files, as loaded
+        return sum(path.stat().st_size for path in Path(backend.model_path).rglob("*") if path.is_file())
     return sum(p.numel() * p.element_size() for p in backend.model.parameters())
 
 
