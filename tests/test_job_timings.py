@@ -53,12 +53,12 @@ def test_a_batch_of_three_records_each_jobs_own_share_and_queue_wait(
     for row in rows:
         assert row.queue_wait_ms is not None and 300 <= row.queue_wait_ms < (time.time() - queued_at) * 1000
         assert row.delivery_ms is not None and row.overhead_ms is not None and row.overhead_ms >= row.delivery_ms
-        assert (row.backend, row.compute_type) == ("transformers", "float32")
+        assert (row.backend, row.compute_type) == (runtime.backend_name, runtime.compute_type)
     for job_id in ids:
         done = Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)
         result = done.return_value()
         assert {"summary_id", "summary", "model", "adapter", "backend", "compute_type", "prompt_version"} <= set(result)
-        assert (result["backend"], result["compute_type"]) == ("transformers", "float32")
+        assert (result["backend"], result["compute_type"]) == (runtime.backend_name, runtime.compute_type)
         assert done.meta["recap_stage"] == "summarizing" and queued_at < done.meta["recap_stage_since"] < time.time()
     per_job = [record.getMessage() for record in caplog.records if "queue wait" in record.getMessage()]
     assert len(per_job) == 3 and all("overhead" in line and "generate" in line for line in per_job)

@@ -172,6 +172,17 @@ def build_worker(settings: Any, connection: Any = None) -> BatchingWorker:
     return worker
 
 
+def _start_adapter_pool(settings: Any) -> None:
+    """With adapters registered for this base model, load the pool now and publish what it holds (doctor)."""
+    from bot.adapters.registry import Registry
+    from worker import adapter_jobs
+
+    if Registry(store_for(settings)).all(settings.model, include_retired=False):
+        pool = adapter_jobs.pool_for(settings)
+        adapter_jobs.sync_registry(pool, settings, store_for(settings))
+        adapter_jobs.start_holdings_heartbeat(settings, pool)
+
+
 def run_worker(settings: Any, *, burst: bool = False, warmup: bool = True, max_wait_s: float | None = None) -> bool:
     """Wait for Redis, load the model, warm it up, then process jobs until stopped (or the queue is empty)."""
     from worker.model.runtime import get_runtime
@@ -184,6 +195,7 @@ def run_worker(settings: Any, *, burst: bool = False, warmup: bool = True, max_w
         started = time.perf_counter()
         runtime.warmup()
         log.info("model %s warmed up in %.1f s", runtime.model_id, time.perf_counter() - started)
+    _start_adapter_pool(settings)
     # Never DEBUG for RQ: at DEBUG it logs each job's return value, which holds the summary text.
     rq_level = "INFO" if settings.log_level == "DEBUG" else settings.log_level
     worked = False

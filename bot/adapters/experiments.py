@@ -16,47 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, Text, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
 from bot.adapters.gate import gate_problem
 from bot.adapters.registry import AdapterRegistryError, Registry, Scope, check_name
-from bot.store.models import Base, utcnow
+from bot.store.adapters import Experiment, RequestArm
+from bot.store.models import utcnow
 
 log = logging.getLogger("recap.adapters.experiments")
 ARMS = ("control", "candidate")
-
-
-class Experiment(Base):
-    __tablename__ = "adapter_experiments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    control: Mapped[str] = mapped_column(String(64))
-    candidate: Mapped[str] = mapped_column(String(64))
-    share: Mapped[float] = mapped_column(Float)  # of the control's requests sent to the candidate, 0..1
-    salt: Mapped[str] = mapped_column(String(64))
-    platform: Mapped[str] = mapped_column(String(16), default="")  # "" = every platform
-    workspace: Mapped[str] = mapped_column(String(64), default="")  # "" = every workspace
-    auto_stop: Mapped[bool] = mapped_column(Boolean, default=True)
-    state: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped
-    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class RequestArm(Base):
-    """The adapter (and experiment arm) of one request; `served_by` is what the worker actually ran."""
-
-    __tablename__ = "adapter_requests"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(255), unique=True, index=True)
-    adapter_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    experiment: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    arm: Mapped[str | None] = mapped_column(String(16), nullable=True)  # control | candidate
-    served_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 EXPERIMENT_TABLES = [Experiment.__table__, RequestArm.__table__]

@@ -9,14 +9,13 @@ operator forces it with a reason, which is kept in `adapter_events`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from bot.adapters.gate import GateResult, gate_problem
-from bot.store.models import Base, utcnow
+from bot.store.adapters import AdapterAssignment, AdapterEvent, AdapterRecord
+from bot.store.models import utcnow
 
 STATES = ("candidate", "serving", "retired")
 DEFAULT_SCOPE = ("", "", "")  # (platform, workspace, channel) of the default assignment
@@ -25,53 +24,6 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 class AdapterRegistryError(ValueError):
     """A registry request cannot be done; the message says why and what to do, for a person."""
-
-
-class AdapterRecord(Base):
-    __tablename__ = "adapters"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    source: Mapped[str] = mapped_column(String(1000))  # folder or hub id
-    base_model: Mapped[str] = mapped_column(String(255), index=True)
-    prompt_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    prompt_template: Mapped[str | None] = mapped_column(Text, nullable=True)
-    generation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    state: Mapped[str] = mapped_column(String(16), default="candidate")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-    @property
-    def gate_result(self) -> GateResult | None:
-        return GateResult.from_dict(self.gate) if self.gate else None
-
-
-class AdapterEvent(Base):
-    """The operators' record of registry changes: who replaced what, and a forced promotion's reason."""
-
-    __tablename__ = "adapter_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    adapter_name: Mapped[str] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(32))  # add | promote | force-promote | retire
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class AdapterAssignment(Base):
-    """Which adapter serves a scope: ("", "", "") is the default, (platform, workspace, "") a workspace."""
-
-    __tablename__ = "adapter_assignments"
-    __table_args__ = (UniqueConstraint("platform", "workspace", "channel", name="one_adapter_per_scope"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    platform: Mapped[str] = mapped_column(String(16), default="")
-    workspace: Mapped[str] = mapped_column(String(64), default="")
-    channel: Mapped[str] = mapped_column(String(64), default="")
-    adapter_name: Mapped[str] = mapped_column(String(64), index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 REGISTRY_TABLES = [AdapterRecord.__table__, AdapterEvent.__table__, AdapterAssignment.__table__]

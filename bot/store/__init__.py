@@ -13,6 +13,5 @@ __all__ = [
 ]
 
 # Register the digest and adapter-registry tables on Base (the migrations' target metadata holds every table).
-import bot.adapters.experiments  # noqa: E402,F401
-import bot.adapters.registry  # noqa: E402,F401
+import bot.store.adapters  # noqa: E402,F401
 import bot.store.digest  # noqa: E402,F401

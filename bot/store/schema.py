@@ -146,7 +146,16 @@ def revision_problem(revision: str | None, tables: bool, url: str) -> str | None
 
 def check_revision(engine: Engine, url: str) -> None:
     """Raise StoreError naming `recap store upgrade` unless the store is at the head revision."""
-    revision = current_revision(engine)
-    problem = revision_problem(revision, revision is not None or has_tables(engine), url)
+    problem = _problem(engine, url)
+    if problem is not None and sqlite_file(url) is not None:
+        # SQLite commits DDL as it goes: another process may be half-way through creating this file's schema.
+        with _upgrade_lock(engine):
+            pass
+        problem = _problem(engine, url)
     if problem is not None:
         raise StoreError(problem)
+
+
+def _problem(engine: Engine, url: str) -> str | None:
+    revision = current_revision(engine)
+    return revision_problem(revision, revision is not None or has_tables(engine), url)

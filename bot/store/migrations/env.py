@@ -10,8 +10,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-import bot.adapters.experiments  # noqa: F401 - registers the experiment tables on Base
-import bot.adapters.registry  # noqa: F401 - registers the adapter registry tables on Base
+import bot.store.adapters  # noqa: F401 - registers the adapter registry tables on Base
 import bot.store.digest  # noqa: F401 - registers the digest tables on Base
 from bot.store.models import Base
 
