@@ -2,7 +2,7 @@
 
 Called by the adapter's dispatch point (bot.slack_app.commands) after the ack, with the text after
 `digest`. Only workspace admins and owners (users.info), or the ids in RECAP_SLACK_DIGEST_ADMINS,
-may change a digest; anyone may `show` it. Replies are ephemeral.
+may change or `show` a digest (as on Discord, where both need Manage Server). Replies are ephemeral.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ USAGE = (
     'the last 24 h, skipped when there are fewer than 3 messages (`quiet` posts a "quiet day" note instead).'
 )
 NOT_ADMIN = (
-    "Only workspace admins and owners (or the operator's digest admins) can change this channel's digest."
+    "Only workspace admins and owners (or the operator's digest admins) can see or change this channel's digest."
 )
 _CHANNEL = re.compile(r"^<#(?P<id>[CGD][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>$")
 _WINDOW = re.compile(r"^(?P<n>[0-9]{1,3})h$")
@@ -88,12 +88,12 @@ def handle(args: str, command: dict[str, Any], client: WebClient, respond: Respo
         return
     try:
         source = channel_info(client, channel)
-        if action == "show":
-            _reply(respond, show(settings, "slack", source))
-            return
-        if not is_admin(client, user, settings):
+        if not is_admin(client, user, settings):  # `show` too: a digest's schedule and scope are admin matters
             log.info("digest %s refused: not an admin", action)
             _reply(respond, NOT_ADMIN)
+            return
+        if action == "show":
+            _reply(respond, show(settings, "slack", source))
             return
         if action == "off":
             _reply(respond, turn_off(settings, "slack", source, user))

@@ -170,7 +170,8 @@ def test_non_admin_is_refused_and_settings_survive_a_restart(
     """Issue test 7."""
     refused = command(slack, "digest on 08:30 Europe/Berlin", user="U1")
     assert "Only workspace admins and owners" in refused
-    assert "has no daily digest" in command(slack, "digest show", user="U1")
+    assert "Only workspace admins and owners" in command(slack, "digest show", user="U1")  # show is admin-only too
+    assert "has no daily digest" in command(slack, "digest show", user="UADMIN")
 
     allowed = digest_settings.model_copy(update={"slack_digest_admins": ["U1"]})
     listed = make_harness(allowed, fake_slack, redis_conn)  # the allow-list makes U1 a digest admin
@@ -182,13 +183,14 @@ def test_non_admin_is_refused_and_settings_survive_a_restart(
     # A restart: a new app and a new Store object on the same database.
     restarted = make_harness(digest_settings, fake_slack, redis_conn)
     try:
-        shown = command(restarted, "digest show", user="U3")
+        assert "Only workspace admins and owners" in command(restarted, "digest show", user="U3")
+        shown = command(restarted, "digest show", user="UADMIN")
         assert "every day at 08:30 (Europe/Berlin)" in shown and "last 12 h" in shown
         assert "fewer than 5 messages" in shown and "quiet day" in shown
         schedule = get_schedule(Store(digest_settings.store_url), "slack", CHANNEL)
         assert schedule is not None and schedule.created_by == "U1" and schedule.enabled
         assert "off" in command(restarted, "digest off", user="UADMIN")
-        assert "has no daily digest" in command(restarted, "digest show", user="U3")
+        assert "has no daily digest" in command(restarted, "digest show", user="UADMIN")
     finally:
         restarted.executor.shutdown(wait=True)
 
