@@ -143,8 +143,9 @@ class Settings(BaseSettings):
         None, ge=1, le=512, description="CPU threads for torch and CTranslate2 (default: the cores available)."
     )
     batch_tokens: int = Field(
-        4096, ge=64, le=1_000_000,
-        description="Most padded input tokens in one generate call (and one worker batch); raise it on a GPU.",
+        4096, ge=0, le=1_000_000,
+        description="Most padded input tokens in one generate call (and one worker batch); raise it on a GPU. "
+        "0: one dialogue per call, and the worker gathers no waiting jobs.",
     )
 
     # --- adapters ---

@@ -31,7 +31,9 @@ def test_pasted_conversation_is_summarized_and_rated(redis_conn: Redis, settings
     state = client.get(f"/api/summaries/{body['job_id']}").json()
     assert state["status"] == "done" and isinstance(state["summary"], str)
     assert state["answered_by"]["model"] == settings.model and state["answered_by"]["random_test_model"] is True
-    assert state["answered_by"]["backend"] == "transformers"
+    from worker.model.runtime import get_runtime
+
+    assert state["answered_by"]["backend"] == get_runtime(settings).backend_name  # the one that served it
 
     store = Store.from_settings(settings)
     for rating in (1, -1):

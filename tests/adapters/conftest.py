@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from config.settings import Settings, set_active_settings
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,11 @@ def short_dialogues(dialogsum_dir: Path) -> list[str]:
             if len(found) == 4:
                 break
     return found
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Iterator[Settings]:
+    """These tests compare against transformers float32 outputs: serve through the peft pool, not CTranslate2."""
+    pinned = settings.model_copy(update={"backend": "transformers"})
+    set_active_settings(pinned)
+    yield pinned

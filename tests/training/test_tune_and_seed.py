@@ -37,7 +37,7 @@ def _worker_row(settings: object, redis_conn: Redis) -> object:
     SimpleWorker([summary_queue(settings, redis_conn)], connection=redis_conn, serializer=JSONSerializer).work(
         burst=True)
     state = client.get(f"/api/summaries/{job['job_id']}").json()
-    assert state["status"] == "finished", state
+    assert state["status"] == "done", state
     return Store.from_settings(settings).get_summary(state["summary_id"])
 
 

@@ -199,10 +199,10 @@ class AdapterView(TransformersRuntime):
     def model(self) -> Any:  # type: ignore[override]
         return self._pool.model
 
-    def _generate_batch(self, batch_ids: list[list[int]]) -> list[str]:
+    def _generate_ids(self, batch_ids: list[list[int]]) -> list[list[int]]:
         with self._lock, self._pool.activated(self.adapter_name):
             self._pool._log_batch(self.adapter_name, len(batch_ids))
-            return super()._generate_batch(batch_ids)
+            return super()._generate_ids(batch_ids)
 
 
 class PeftAdapterPool(_PoolBase):
