@@ -96,6 +96,11 @@ def _point(stats: SystemStats, protocol: str, metric: str) -> float:
     return float(stats.rouge[protocol][:, ROUGE_KEYS.index(metric)].mean())
 
 
+def point(stats: SystemStats, protocol: str, metric: str) -> float:
+    """The metric on all the dialogues (no resampling)."""
+    return _point(stats, protocol, metric)
+
+
 def _interval(estimate: float, values: np.ndarray) -> Interval:
     low, high = np.percentile(values, [2.5, 97.5])
     return Interval(estimate, float(low), float(high))

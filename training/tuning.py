@@ -95,5 +95,8 @@ def gate(
     diff = bootstrap.paired(cand, base, bootstrap.resamples(len(ids), samples, seed))
     chosen = diff[protocol][metric]
     verdict = "worse" if chosen.high < 0 else "better" if chosen.low > 0 else "no clear difference"
+    # score / baseline_score: what `recap adapters add --gate` registers beside the difference
     return {"n": len(ids), "metric": metric, "protocol": protocol, "verdict": verdict,
+            "score": round(bootstrap.point(cand, protocol, metric), 4),
+            "baseline_score": round(bootstrap.point(base, protocol, metric), 4),
             "difference": bootstrap.as_dicts(diff), "samples": samples, "seed": seed}

@@ -65,6 +65,9 @@ def parse_gate(data: Any, source: str = "gate result") -> GateResult:
         raise GateFileError(f"{source}: expected a JSON object with metric and score")
     difference = data.get("difference")
     nested = difference if isinstance(difference, dict) else {}
+    if nested and data.get("protocol") in nested:  # `recap eval gate`: every protocol and metric, pick the deciding one
+        chosen = nested[data["protocol"]].get(str(data.get("metric") or "rougeL"), {})
+        nested = {"value": chosen.get("estimate"), "low": chosen.get("low"), "high": chosen.get("high")}
     score = _number(_first(data, "score", "candidate_score", "candidate"), "score", source)
     if score is None:
         raise GateFileError(f"{source}: needs the candidate's score (`score` or `candidate_score`)")

@@ -55,6 +55,23 @@ def test_gate_passes_the_better_candidate_and_fails_the_worse(
     assert code == 1 and "-> worse" in out and "keep the baseline" in err and "Traceback" not in err
 
 
+def test_the_gate_file_registers_an_adapter(
+    files: tuple[Path, Path], dialogsum_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's loop: `recap eval gate --out` writes gate.json, `recap adapters add --gate` takes it."""
+    from bot.adapters.gate import load_gate_file
+
+    more, less = files
+    code, _, _ = _run(["eval", "gate", "--candidate", str(more), "--baseline", str(less), "--data",
+                       str(dialogsum_dir), "--limit", "120", "--samples", "200", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    result = json.loads((tmp_path / "gate.json").read_text())
+    gate = load_gate_file(tmp_path / "gate.json")
+    chosen = result["difference"]["protocol_a"]["rougeL"]
+    assert gate.metric == "rougeL" and gate.score == result["score"] > result["baseline_score"]
+    assert (gate.difference, gate.low, gate.high) == (chosen["estimate"], chosen["low"], chosen["high"])
+
+
 def test_gate_refuses_systems_on_different_dialogues(
     files: tuple[Path, Path], dialogsum_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
