@@ -44,9 +44,9 @@ def build_flan_t5_base(folder: Path) -> Path:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from worker.model.tiny import _corpus, _train_tokenizer
+    from worker.model.tiny import _train_tokenizer, corpus_from
 
-    tokenizer = _train_tokenizer(_corpus(DIALOGSUM if DIALOGSUM.is_dir() else None, limit=2000), 8000)
+    tokenizer = _train_tokenizer(corpus_from(DIALOGSUM if DIALOGSUM.is_dir() else None, limit=2000), 8000)
     torch.manual_seed(0)
     model = T5ForConditionalGeneration(T5Config(**FLAN_T5_BASE))
     model.generation_config.max_length = None
