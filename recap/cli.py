@@ -27,8 +27,8 @@ FRIENDLY_ERRORS = {
     "QueueUnavailableError", "StoreError", "PayloadError", "FileNotFoundError", "IsADirectoryError",
     "DataError", "MetricsError", "TrainingConfigError",
     "StoreUnavailableError", "InputTooLongError", "QueueBusyError", "QueueOutOfMemoryError", "QueueMaxClientsError",
+    "ViaQueueError", "DemoStartError", "AdapterRegistryError", "GateFileError",
 }
-FRIENDLY_ERRORS |= {"ViaQueueError", "DemoStartError"}  # first-hour: --via-queue answers, demo start-up
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model hub id or folder (RECAP_MODEL).")]
 AdapterOpt = Annotated[str | None, typer.Option("--adapter", help="LoRA adapter folder (RECAP_ADAPTER).")]
