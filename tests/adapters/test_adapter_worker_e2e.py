@@ -1,4 +1,4 @@
-"""End to end through the real RQ worker (needs the worker/jobs.py wiring in /work/notes/adapters-jobs.patch)."""
+"""End to end through the real RQ worker: each workspace served by its own adapter, one batch per adapter."""
 
 from __future__ import annotations
 
