@@ -97,14 +97,19 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    """A fresh PostgreSQL store for this test session, at the head revision as `recap store upgrade` leaves it
+    (services never create tables on PostgreSQL), dropped at the end."""
     from sqlalchemy import create_engine, text
+
+    from bot.store.schema import upgrade_store
 
     name = f"recap_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade_store(url)
+    yield url
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

@@ -20,10 +20,9 @@ from typing import Any
 from bot.adapters.experiments import Experiments
 from bot.adapters.holdings import HOLDINGS_PREFIX
 from bot.adapters.registry import AdapterRecord, Registry
-from bot.dialogue import restore_names
 from bot.queue import SummaryJob, redis_connection
 from bot.store import Store, store_for
-from bot.store.models import Summary
+from worker.jobs import store_summary, summarize_timed
 from worker.model.adapter_pool import (
     DEFAULT_ADAPTER,
     AdapterPool,
@@ -152,6 +151,7 @@ def pool_for(settings: Any, factory: Any = None) -> AdapterPool:
 def clear_pools() -> None:
     with _pools_lock:
         _pools.clear()
+        _registered_seen.clear()
 
 
 # -- serving ---------------------------------------------------------------------------------------
@@ -161,8 +161,23 @@ def uses_pool(jobs: list[SummaryJob], settings: Any, store: Store) -> bool:
     With nothing registered, the worker keeps its single merged runtime (`get_runtime`), as before.
     """
     if any(job.adapter not in (None, DEFAULT_ADAPTER) for job in jobs):
-        return True
-    return bool(Registry(store).all(settings.model, include_retired=False))
+        return True  # routed at enqueue: the bot saw registered adapters
+    return _registered(settings, store)
+
+
+REGISTERED_TTL_S = 5.0  # how soon a worker notices the first adapter registered (routed jobs need no lookup)
+_registered_seen: dict[tuple[str, str], tuple[float, bool]] = {}
+
+
+def _registered(settings: Any, store: Store) -> bool:
+    """Whether adapters are registered for this base model, looked up at most every few seconds per store:
+    the answer is asked for every unrouted job, and is almost always the same."""
+    key, now = (store.url, settings.model), time.monotonic()
+    seen = _registered_seen.get(key)
+    if seen is None or now - seen[0] > REGISTERED_TTL_S:
+        seen = (now, bool(Registry(store).all(settings.model, include_retired=False)))
+        _registered_seen[key] = seen
+    return seen[1]
 
 
 def resolve_adapter(job: SummaryJob, pool: Any, registry_default: str | None) -> str:
@@ -175,12 +190,6 @@ def resolve_adapter(job: SummaryJob, pool: Any, registry_default: str | None) ->
     log.warning("job %s asks for adapter %s, which this worker does not serve; using %s",
                 job.job_id, job.adapter, fallback)
     return fallback
-
-
-def _summarize(backend: SummarizerBackend, dialogues: list[str]) -> tuple[list[SummaryOutput], int]:
-    started = time.perf_counter()
-    outputs = backend.summarize_detailed(dialogues)
-    return outputs, int((time.perf_counter() - started) * 1000)
 
 
 def serve(jobs: list[SummaryJob], settings: Any, pool: Any = None, store: Store | None = None) -> list[Served]:
@@ -208,19 +217,9 @@ def serve(jobs: list[SummaryJob], settings: Any, pool: Any = None, store: Store 
 
 def _serve_group(pool: Any, name: str, group: list[SummaryJob]) -> dict[int, Served]:
     backend = pool.backend(name)
-    outputs, latency_ms = _summarize(backend, [job.dialogue for job in group])
+    outputs, latency_ms = summarize_timed(backend, [job.dialogue for job in group])
     log.info("adapter %s: %d summaries in %d ms", name, len(group), latency_ms)
     return {id(job): Served(job, name, backend, output, latency_ms) for job, output in zip(group, outputs, strict=True)}
-
-
-def _optional_columns(adapter_name: str, arm: str | None) -> dict[str, Any]:
-    """The summary row's adapter_name / experiment_arm, once the store's migration adds them."""
-    extra: dict[str, Any] = {}
-    if hasattr(Summary, "adapter_name"):
-        extra["adapter_name"] = adapter_name
-    if hasattr(Summary, "experiment_arm"):
-        extra["experiment_arm"] = arm
-    return extra
 
 
 def record(served: Served, store: Store, **timings: Any) -> int:
@@ -228,17 +227,9 @@ def record(served: Served, store: Store, **timings: Any) -> int:
     job, backend, output = served.job, served.backend, served.output
     experiments = Experiments(store)
     route = experiments.route_of(job.request_id)
-    summary_id = store.record_summary(
-        request_id=job.request_id, kind=job.kind, platform=job.platform, workspace=job.workspace,
-        channel=job.channel, thread=job.thread, requester=job.requester, model=backend.model_id,
-        adapter=backend.adapter, prompt_version=backend.prompt.version, prompt=backend.prompt.template,
-        generation=backend.generation.as_dict(), input_tokens=output.input_tokens,
-        output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=served.latency_ms,
-        text=restore_names(output.text, job.speakers), public=job.public,
-        **_optional_columns(served.adapter_name, route.arm if route else None), **timings,
-    )
+    summary_id = store_summary(store, job, backend, output, served.latency_ms, adapter_name=served.adapter_name,
+                               experiment_arm=route.arm if route else None, **timings)
     experiments.mark_served(job.request_id, served.adapter_name)
-    store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue, summary=output.text)
     return summary_id
 
 

@@ -28,13 +28,6 @@ INTERVALS_META = "recap_retry_intervals"  # the job's configured intervals, kept
 FAULT_SINCE_META = "recap_store_fault_since"
 FAULT_COUNT_META = "recap_store_fault_count"
 STORE_BACKOFF_MAX_S = 30
-# Connection errors (08...), serialization failure, deadlock, server shutting down or starting, too many clients.
-TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "53300")
-LOCK_MARKERS = (
-    "database is locked", "database is busy", "connection refused", "could not connect", "server closed the connection",
-    "connection is closed", "terminating connection", "connection timed out", "the database system is starting up",
-    "could not serialize access", "deadlock detected", "ssl syscall error", "consuming input failed",
-)
 PAST_WINDOW_MESSAGE = ("Your summary is ready, but {platform} would not take it before its reply window closed. "
                        "Ask again for a fresh one.")
 STORE_MESSAGE = "The summary store could not be reached for a long while. Please try again later."
@@ -48,29 +41,15 @@ class Decision:
 
 
 def is_store_fault(error: BaseException | None) -> bool:
-    """A database error that passes: the connection, a lock, a serialization conflict (also when wrapped).
+    """A database error that passes: the connection, a lock, a serialization conflict (also when wrapped)."""
+    from bot.store.errors import is_transient
 
-    Mirrors ``bot.store.errors.is_transient`` of the store package (use that once both are merged)."""
     seen = 0
     while error is not None and seen < 5:
-        if type(error).__name__ == "StoreUnavailableError" or _transient_dbapi(error):
+        if type(error).__name__ == "StoreUnavailableError" or is_transient(error):
             return True
         error, seen = error.__cause__ or error.__context__, seen + 1
     return False
-
-
-def _transient_dbapi(error: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError, InterfaceError
-
-    if not isinstance(error, DBAPIError):
-        return False
-    if error.connection_invalidated or isinstance(error, InterfaceError):
-        return True
-    original = error.orig
-    state = str(getattr(original, "sqlstate", None) or getattr(original, "pgcode", None) or "")
-    if state.startswith(TRANSIENT_SQLSTATES):
-        return True
-    return any(marker in str(original).lower() for marker in LOCK_MARKERS)
 
 
 def restore_intervals(job: Job) -> None:

@@ -102,18 +102,26 @@ def _generate(job: SummaryJob, settings: Any, store: Store, rq_job: Job | None =
         generated = pregenerated
     output = generated.output
     backend, compute_type = job_timing.backend_of(runtime)
+    summary_id = store_summary(
+        store, job, runtime, output, generated.batch_ms,
+        queue_wait_ms=job_timing.queue_wait_ms(rq_job, generated.started_at), generate_ms=generated.share_ms,
+        backend=backend, compute_type=compute_type,
+    )
+    return summary_id, (None if pregenerated is not None else generated)
+
+
+def store_summary(store: Store, job: SummaryJob, runtime: Any, output: Any, latency_ms: int, **extra: Any) -> int:
+    """The summary row (idempotent on request_id) for what ``runtime`` wrote, and the dialogue kept if shared."""
     summary_id = store.record_summary(
         request_id=job.request_id, kind=job.kind, platform=job.platform, workspace=job.workspace,
         channel=job.channel, thread=job.thread, requester=job.requester, model=runtime.model_id,
         adapter=runtime.adapter, prompt_version=runtime.prompt.version, prompt=runtime.prompt.template,
         generation=runtime.generation.as_dict(), input_tokens=output.input_tokens,
-        output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=generated.batch_ms,
-        text=restore_names(output.text, job.speakers), public=job.public,
-        queue_wait_ms=job_timing.queue_wait_ms(rq_job, generated.started_at), generate_ms=generated.share_ms,
-        backend=backend, compute_type=compute_type,
+        output_tokens=output.output_tokens, message_count=job.message_count, latency_ms=latency_ms,
+        text=restore_names(output.text, job.speakers), public=job.public, **extra,
     )
     store.keep_dialogue(summary_id, job.platform, job.workspace, job.dialogue, summary=output.text)
-    return summary_id, (None if pregenerated is not None else generated)
+    return summary_id
 
 
 def _record_by_adapter(job: SummaryJob, settings: Any, store: Store, rq_job: Job | None,

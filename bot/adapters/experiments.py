@@ -4,7 +4,7 @@ A running experiment sends a share of the requests that would go to its control 
 scope (everything, or one workspace), to the candidate. The arm is picked by hashing the requester with
 the experiment's own salt, so one person always sees one arm and arms of two experiments are independent.
 Each routed request's adapter and arm are kept in `adapter_requests`, keyed by request_id (the summary
-row's key): that is the arm "recorded with the summary" until the summary table carries it itself.
+row's key), beside the summary row's own `adapter_name` and `experiment_arm`.
 """
 
 from __future__ import annotations

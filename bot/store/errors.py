@@ -20,7 +20,7 @@ TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "53300
 TRANSIENT_WORDS = (
     "database is locked", "database is busy", "connection refused", "could not connect", "server closed the connection",
     "connection is closed", "terminating connection", "connection timed out", "the database system is starting up",
-    "ssl syscall error", "consuming input failed",
+    "ssl syscall error", "consuming input failed", "could not serialize access", "deadlock detected",
 )
 
 

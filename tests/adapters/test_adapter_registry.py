@@ -106,9 +106,6 @@ def test_payload_version_2_carries_the_adapter_and_version_1_still_reads_as_defa
 
 
 def test_the_registry_tables_work_on_postgresql(postgres_url: str) -> None:
-    from bot.store.schema import upgrade_store
-
-    upgrade_store(postgres_url)  # `recap store upgrade` creates the registry tables (migration 0003)
     registry = Registry(Store(postgres_url))
     registry.add("pg-a", "/adapters/a", "tiny-t5", gate=GateResult("rougeL", 0.4))
     registry.promote("pg-a", Scope("slack", "T1", "C1"))
