@@ -261,7 +261,11 @@ def test_a_second_sigterm_requeues_the_running_job(
     try:
         assert wait_until(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 90)
         worker.send_signal(signal.SIGTERM)
-        time.sleep(1.2)  # RQ ignores a repeat within 1 s as the same signal
+        # Python runs the handler only when the generate call in progress returns; RQ ignores a repeat within
+        # 1 s of that as the same signal, so the second one is sent 1.2 s after the first was taken.
+        log = tmp_path / "worker.log"
+        assert wait_until(lambda: "shutdown requested" in log.read_text(), 30)
+        time.sleep(1.2)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
     finally:
